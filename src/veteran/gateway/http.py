@@ -1,0 +1,81 @@
+"""Request bodies in, JSON and OpenAI-shaped errors out: the one place errors meet HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from veteran.errors import BadRequest, HTTPError, NotFound, PayloadTooLarge, to_openai_error
+
+log = logging.getLogger("veteran.gateway")
+JSON = "application/json"
+
+
+def json_response(
+    content: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type=JSON)
+
+
+def error_response(exc: HTTPError, headers: Mapping[str, str] | None = None) -> Response:
+    return json_response(to_openai_error(exc), exc.status, headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to pass `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Content-Length is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    raw = await read_body(request, limit)
+    if not raw:
+        raise BadRequest("request body is empty; send a JSON object")
+    if b"\\u0000" in raw:
+        raise BadRequest("NUL characters (\\u0000) are not allowed in the request")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+async def on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return error_response(exc)
+
+
+async def on_starlette_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound("no such endpoint", code="unknown_url"))
+    error = HTTPError(str(exc.detail))
+    error.status = exc.status_code
+    error.type = "invalid_request_error"
+    return error_response(error, exc.headers)
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> Response:
+    # Details go to the log only: they may hold request data the client should not see echoed.
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(HTTPError("internal error; see the gateway log"))

@@ -1,0 +1,39 @@
+"""Run the gateway on uvicorn (uvloop + httptools, no access log: see PERF-NOTES)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from veteran.gateway.app import create_app
+from veteran.gateway.core import Gateway
+from veteran.store import Store
+from veteran.workspace import Workspace
+
+log = logging.getLogger("veteran")
+
+
+def build_gateway(workspace: Workspace) -> Gateway:
+    config = workspace.load_config()
+    store = Store.open(
+        workspace.database_url(config), sqlite_synchronous=config.capture.sqlite_synchronous
+    )
+    return Gateway(config, store)
+
+
+def serve(workspace: Workspace, *, host: str | None = None, port: int | None = None) -> None:
+    gateway = build_gateway(workspace)
+    server_config = gateway.config.server
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(gateway),
+        host=host or server_config.host,
+        port=port if port is not None else server_config.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+    gateway.store.close()

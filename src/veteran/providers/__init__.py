@@ -1,0 +1,1 @@
+"""Providers: where models run, behind one base class (see base.py)."""

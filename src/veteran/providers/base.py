@@ -1,0 +1,83 @@
+"""The provider plugin contract: one class, one required method.
+
+A provider turns an OpenAI chat-completions body into an answer. The gateway speaks the OpenAI
+wire format internally, so a provider receives `ModelRequest.body` in that shape (model already
+set to the provider's own model name) and returns an OpenAI `chat.completion` dict from
+`complete`. Streaming providers also override `stream`, yielding `chat.completion.chunk` dicts;
+the default `stream` turns `complete`'s answer into chunks, so a new backend needs one method.
+
+Providers may also emit a final usage-only chunk (`choices: []`, `usage: {...}`); the gateway
+forwards it only to clients that asked for `stream_options.include_usage`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veteran.providers.shapes import completion_to_chunks
+
+
+class ModelInfo(BaseModel):
+    """A model a provider offers, with optional prices in currency units per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class ProviderSettings(BaseModel):
+    """Settings shared by every provider; a provider's own `Settings` subclass adds its keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    models: dict[str, ModelInfo] = Field(default_factory=dict)
+
+    def knows_model(self, name: str) -> bool:
+        """Whether `PROVIDER/name` is servable. Default: any (remote servers know their own)."""
+        return True
+
+    def model_names(self) -> list[str]:
+        """Models listed by `GET /v1/models` for this provider."""
+        return sorted(self.models)
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """One call to a provider: its model name and the OpenAI-shaped body to send."""
+
+    model: str
+    body: dict[str, Any]
+
+
+class Provider(ABC):
+    """Base of every provider. Subclasses set `kind` and `Settings` and implement `complete`."""
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    async def start(self) -> None:
+        """Open pools or load weights; called once when the gateway starts."""
+
+    async def close(self) -> None:
+        """Release what `start` opened."""
+
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> dict[str, Any]:
+        """Answer with an OpenAI `chat.completion` dict, or raise an `errors.HTTPError`."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        """Yield `chat.completion.chunk` dicts. Default: one answer from `complete`, as chunks."""
+        completion = await self.complete(request)
+        for chunk in completion_to_chunks(completion):
+            yield chunk

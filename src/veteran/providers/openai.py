@@ -1,0 +1,209 @@
+"""`kind = "openai"`: any OpenAI-compatible chat-completions endpoint (OpenAI, Azure, vLLM,
+Ollama, llama.cpp server, ...).
+
+The upstream URL comes only from the config (`base_url`); nothing in a request can change it.
+aiohttp is the client: a pooled connector shared by every call, and streams read as they arrive
+(never buffered whole). See ../shared/PERF-NOTES.md for why not httpx.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+from pydantic import Field, field_validator
+
+from veteran.errors import (
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    VeteranError,
+)
+from veteran.providers.base import ModelRequest, Provider, ProviderSettings
+from veteran.providers.sse import SSEDecoder
+
+
+class OpenAISettings(ProviderSettings):
+    kind: Literal["openai"]
+    base_url: str
+    api_key_env: str | None = None
+    # Azure sends the key as `api-key`; everyone else as `Authorization: Bearer`.
+    api_key_header: Literal["authorization", "api-key"] = "authorization"
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=300.0, gt=0)
+    total_timeout: float = Field(default=600.0, gt=0)
+    max_connections: int = Field(default=512, ge=1)
+    # Ask streams for a final usage chunk, so streamed calls are captured with token counts.
+    stream_usage: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url.rstrip("/")
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+    Settings = OpenAISettings
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        super().__init__(name, settings)
+        assert isinstance(settings, OpenAISettings)
+        self.config = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._key: str | None = None
+        self._headers: dict[str, str] = {}
+        self._url = f"{settings.base_url}/chat/completions"
+
+    async def start(self) -> None:
+        cfg = self.config
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise VeteranError(
+                    f"provider {self.name!r}: environment variable {cfg.api_key_env} is not set"
+                )
+            self._key = key
+        headers = {"content-type": "application/json", **cfg.headers}
+        if self._key:
+            if cfg.api_key_header == "api-key":
+                headers["api-key"] = self._key
+            else:
+                headers["authorization"] = f"Bearer {self._key}"
+        self._headers = headers
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=cfg.max_connections, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(
+                total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
+            ),
+            skip_auto_headers=("User-Agent",),
+            auto_decompress=True,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        if self._session is None:
+            raise UpstreamError(f"provider {self.name!r} is not started")
+        return self._session.post(
+            self._url, data=orjson.dumps(body), headers=self._headers,
+            params=self.config.query or None,
+        )
+
+    async def complete(self, request: ModelRequest) -> dict[str, Any]:
+        try:
+            async with self._post(request.body) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise self._rejection(resp.status, raw)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"provider {self.name!r} unreachable: {type(exc).__name__}"
+            ) from None
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"provider {self.name!r} answered with invalid JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
+            raise UpstreamError(f"provider {self.name!r} answered without choices")
+        return answer
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        body = request.body
+        if self.config.stream_usage:
+            options = body.get("stream_options") or {}
+            body = {**body, "stream_options": {**options, "include_usage": True}}
+        done = finished = False
+        try:
+            async with self._post(body) as resp:
+                if resp.status >= 400:
+                    raise self._rejection(resp.status, await resp.read())
+                decoder = SSEDecoder()
+                async for piece in resp.content.iter_any():
+                    for event in decoder.feed(piece):
+                        if event.data == "[DONE]":
+                            done = True
+                            break
+                        chunk = self._chunk(event.data)
+                        finished = finished or _has_finish(chunk)
+                        yield chunk
+                    if done:
+                        break
+                if not done:
+                    for event in decoder.close():
+                        if event.data != "[DONE]":
+                            chunk = self._chunk(event.data)
+                            finished = finished or _has_finish(chunk)
+                            yield chunk
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise StreamInterrupted(f"provider {self.name!r} stream timed out") from None
+        except aiohttp.ClientPayloadError:
+            raise StreamInterrupted(f"provider {self.name!r} stream was cut") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"provider {self.name!r} unreachable: {type(exc).__name__}"
+            ) from None
+        if not done and not finished:
+            raise StreamInterrupted(
+                f"provider {self.name!r} stream ended before the answer was complete"
+            )
+
+    def _chunk(self, data: str) -> dict[str, Any]:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise StreamInterrupted(
+                f"provider {self.name!r} sent a stream event that is not JSON"
+            ) from None
+        if not isinstance(chunk, dict):
+            raise StreamInterrupted(f"provider {self.name!r} sent a stream event that is not JSON")
+        if "error" in chunk:
+            message = _message(chunk) or "error event in stream"
+            raise StreamInterrupted(f"provider {self.name!r}: {self._scrub(message)}")
+        return chunk
+
+    def _rejection(self, status: int, raw: bytes) -> Exception:
+        if status in (401, 403):
+            return UpstreamError(
+                f"provider {self.name!r} rejected the gateway's credentials (HTTP {status})",
+                upstream_status=status,
+            )
+        try:
+            message = _message(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            message = None
+        message = self._scrub(message or raw[:300].decode("utf-8", errors="replace"))
+        text = f"provider {self.name!r} answered HTTP {status}: {message}"
+        if 400 <= status < 500:
+            return UpstreamRejected(status, text)
+        return UpstreamError(text, upstream_status=status)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+
+def _has_finish(chunk: dict[str, Any]) -> bool:
+    return any(c.get("finish_reason") for c in chunk.get("choices") or ())
+
+
+def _message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+    return None

@@ -1,0 +1,142 @@
+"""Reading trajectories back, and writing feedback. Every value reaches SQL as a bound parameter."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy.sql import Select
+
+from veteran.errors import BadRequest
+from veteran.store.schema import feedback, trajectories, trajectory_tags
+from veteran.types import Feedback, Trajectory
+
+SUMMARY = [c for c in trajectories.c if c.name not in ("request", "response")]
+MAX_LIMIT = 1000
+
+
+@dataclass
+class TrajectoryFilter:
+    function: str | None = None
+    variant: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    metric: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def encode_cursor(created_at: float, id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, id = orjson.loads(raw)
+        if isinstance(created_at, int | float) and isinstance(id, str):
+            return float(created_at), id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", param="cursor")
+
+
+def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
+    t = trajectories.c
+    for column, value in (("function", f.function), ("variant", f.variant), ("status", f.status)):
+        if value is not None:
+            stmt = stmt.where(t[column] == value)
+    if f.since is not None:
+        stmt = stmt.where(t.created_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(t.created_at < f.until)
+    for key, value in f.tags.items():
+        tt = trajectory_tags.c
+        stmt = stmt.where(
+            exists().where(tt.trajectory_id == t.id, tt.key == key, tt.value == value)
+        )
+    if f.metric is not None:
+        fb = feedback.c
+        stmt = stmt.where(
+            exists().where(
+                fb.metric == f.metric,
+                or_(fb.trajectory_id == t.id, fb.episode_id == t.episode_id),
+            )
+        )
+    return stmt
+
+
+def list_trajectories(
+    conn: Connection, f: TrajectoryFilter, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Trajectory], str | None]:
+    """One page, newest first, and the cursor of the next page (None on the last)."""
+    t = trajectories.c
+    stmt = _filtered(select(*SUMMARY), f)
+    if cursor is not None:
+        at, id = decode_cursor(cursor)
+        stmt = stmt.where(or_(t.created_at < at, and_(t.created_at == at, t.id < id)))
+    stmt = stmt.order_by(t.created_at.desc(), t.id.desc()).limit(limit + 1)
+    rows = conn.execute(stmt).all()
+    page = [Trajectory.from_row(row, full=False) for row in rows[:limit]]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return page, next_cursor
+
+
+def iter_trajectories(conn: Connection, f: TrajectoryFilter) -> Iterator[Trajectory]:
+    """Every matching trajectory in full, with its feedback, oldest first (for exports)."""
+    t = trajectories.c
+    stmt = _filtered(select(trajectories), f).order_by(t.created_at, t.id)
+    for row in conn.execution_options(yield_per=500).execute(stmt):
+        trajectory = Trajectory.from_row(row, full=True)
+        trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id)
+        yield trajectory
+
+
+def get_trajectory(conn: Connection, id: str) -> Trajectory | None:
+    row = conn.execute(select(trajectories).where(trajectories.c.id == id)).first()
+    if row is None:
+        return None
+    trajectory = Trajectory.from_row(row, full=True)
+    trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id)
+    return trajectory
+
+
+def feedback_for(conn: Connection, trajectory_id: str, episode_id: str) -> list[Feedback]:
+    fb = feedback.c
+    stmt = (
+        select(feedback)
+        .where(or_(fb.trajectory_id == trajectory_id, fb.episode_id == episode_id))
+        .order_by(fb.created_at, fb.id)
+    )
+    return [
+        Feedback(
+            id=m["id"], trajectory_id=m["trajectory_id"], episode_id=m["episode_id"],
+            metric=m["metric"], value=orjson.loads(m["value"]), source=m["source"],
+            comment=m["comment"], created_at=m["created_at"],
+        )
+        for m in (row._mapping for row in conn.execute(stmt))
+    ]
+
+
+def trajectory_exists(conn: Connection, id: str) -> bool:
+    stmt = select(trajectories.c.id).where(trajectories.c.id == id)
+    return conn.execute(stmt).first() is not None
+
+
+def episode_exists(conn: Connection, episode_id: str) -> bool:
+    stmt = select(trajectories.c.id).where(trajectories.c.episode_id == episode_id).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def insert_trajectories(
+    conn: Connection, rows: list[dict[str, Any]], tags: list[dict[str, str]]
+) -> None:
+    """Trajectory rows and their tag rows, in the caller's transaction."""
+    conn.execute(trajectories.insert(), rows)
+    if tags:
+        conn.execute(trajectory_tags.insert(), tags)

@@ -1,0 +1,88 @@
+"""The store's tables (SQLAlchemy Core). Changed only together with a new Alembic migration.
+
+Request and response bodies are stored as JSON text serialised once by the gateway (orjson),
+which is portable across SQLite and PostgreSQL and keeps the capture writer cheap. Times are
+UNIX seconds as double precision: sortable, portable, and free to bind in bulk inserts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+trajectories = Table(
+    "trajectories",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("episode_id", String(128), nullable=False),
+    Column("function", String(64)),
+    Column("variant", String(64)),
+    Column("provider", String(64)),
+    Column("model", String(256)),
+    Column("status", String(16), nullable=False),  # ok | error | incomplete
+    Column("error", Text),
+    Column("stream", Boolean, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("response", Text),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("total_tokens", Integer),
+    Column("cost", Float),
+    Column("tags", Text),
+    Column("created_at", Float(53), nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Index(None, "created_at", "id"),
+    Index(None, "episode_id"),
+    Index(None, "function", "created_at"),
+)
+
+trajectory_tags = Table(
+    "trajectory_tags",
+    metadata,
+    Column(
+        "trajectory_id",
+        String(40),
+        ForeignKey("trajectories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(512), nullable=False),
+    Index(None, "key", "value"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("trajectory_id", String(40), ForeignKey("trajectories.id", ondelete="CASCADE")),
+    Column("episode_id", String(128)),
+    Column("metric", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("source", String(128)),
+    Column("comment", Text),
+    Column("created_at", Float(53), nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Index(None, "trajectory_id"),
+    Index(None, "episode_id"),
+    Index(None, "metric"),
+)

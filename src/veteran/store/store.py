@@ -1,0 +1,116 @@
+"""`Store`: the company-owned record of every call and its outcomes.
+
+Synchronous on purpose: the CLI calls it directly, the gateway through `asyncio.to_thread` for
+reads and feedback, and the capture writer owns its own thread (see writer.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+import uuid_utils
+from sqlalchemy import Engine
+
+from veteran.errors import NotFound, StoreError
+from veteran.store import queries
+from veteran.store.engine import create_store_engine
+from veteran.store.migrate import migrate
+from veteran.store.queries import TrajectoryFilter
+from veteran.store.schema import feedback
+from veteran.store.writer import CaptureWriter
+from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord
+
+
+def new_id() -> str:
+    """Time-ordered (UUIDv7) ids: sortable, unique across gateway replicas."""
+    return str(uuid_utils.uuid7())
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, sqlite_synchronous: str = "normal", upgrade: bool = True) -> Store:
+        engine = create_store_engine(url, sqlite_synchronous=sqlite_synchronous)
+        store = cls(engine)
+        if upgrade:
+            try:
+                migrate(engine)
+            except Exception as exc:
+                engine.dispose()
+                raise StoreError(f"cannot open the store: {type(exc).__name__}: {exc}") from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def writer(self, *, batch_max: int = 512) -> CaptureWriter:
+        return CaptureWriter(self.engine, batch_max=batch_max)
+
+    # reading
+
+    def trajectory(self, id: str) -> Trajectory:
+        with self.engine.connect() as conn:
+            found = queries.get_trajectory(conn, id)
+        if found is None:
+            raise NotFound(f"no trajectory {id!r}", param="id")
+        return found
+
+    def trajectories(
+        self, f: TrajectoryFilter, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Trajectory], str | None]:
+        with self.engine.connect() as conn:
+            return queries.list_trajectories(conn, f, limit=limit, cursor=cursor)
+
+    def export(self, f: TrajectoryFilter) -> Iterator[Trajectory]:
+        with self.engine.connect() as conn:
+            yield from queries.iter_trajectories(conn, f)
+
+    # writing outside the capture path
+
+    def add_feedback(
+        self,
+        *,
+        metric: str,
+        value: Any,
+        trajectory_id: str | None = None,
+        episode_id: str | None = None,
+        source: str | None = None,
+        comment: str | None = None,
+    ) -> Feedback:
+        """Record feedback; `NotFound` when the trajectory or episode does not exist."""
+        item = Feedback(
+            id=new_id(), trajectory_id=trajectory_id, episode_id=episode_id, metric=metric,
+            value=value, source=source, comment=comment, created_at=time.time(),
+        )
+        with self.engine.begin() as conn:
+            if trajectory_id is not None and not queries.trajectory_exists(conn, trajectory_id):
+                raise NotFound(f"no trajectory {trajectory_id!r}", param="trajectory_id")
+            if episode_id is not None and not queries.episode_exists(conn, episode_id):
+                raise NotFound(f"no episode {episode_id!r}", param="episode_id")
+            conn.execute(
+                feedback.insert(),
+                {
+                    "id": item.id, "trajectory_id": trajectory_id, "episode_id": episode_id,
+                    "metric": metric, "value": orjson.dumps(value).decode(), "source": source,
+                    "comment": comment, "created_at": item.created_at,
+                    "format_version": FORMAT_VERSION,
+                },
+            )
+        return item
+
+    def insert(self, records: Iterable[TrajectoryRecord]) -> int:
+        """Insert trajectories in one transaction (imports): all of them, or none."""
+        rows, tags = [], []
+        for record in records:
+            rows.append(record.to_row())
+            tags.extend(record.tag_rows())
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            queries.insert_trajectories(conn, rows, tags)
+        return len(rows)

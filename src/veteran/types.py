@@ -1,0 +1,155 @@
+"""The shapes veteran captures and serves: trajectories and feedback.
+
+`TrajectoryRecord` is what the gateway hands to the capture writer (a plain slotted dataclass:
+it is built on every request). `Trajectory` and `Feedback` are the read side, served by the API
+and written by exports; they carry `version` and upgrade older stored shapes on read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, field_serializer
+
+Status = Literal["ok", "error", "incomplete"]
+
+# Version of the JSON shapes stored and exported (`request`, `response`, `tags`, feedback values).
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class TrajectoryRecord:
+    id: str
+    episode_id: str
+    request: dict[str, Any]
+    created_at: float
+    function: str | None = None
+    variant: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    stream: bool = False
+    status: Status = "ok"
+    response: dict[str, Any] | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    usage: dict[str, Any] | None = None
+    cost: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        usage = self.usage or {}
+        return {
+            "id": self.id,
+            "episode_id": self.episode_id,
+            "function": self.function,
+            "variant": self.variant,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "error": self.error,
+            "stream": self.stream,
+            "request": orjson.dumps(self.request).decode(),
+            "response": orjson.dumps(self.response).decode() if self.response is not None else None,
+            "latency_ms": self.latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "prompt_tokens": _int(usage.get("prompt_tokens")),
+            "completion_tokens": _int(usage.get("completion_tokens")),
+            "total_tokens": _int(usage.get("total_tokens")),
+            "cost": self.cost,
+            "tags": orjson.dumps(self.tags).decode() if self.tags else None,
+            "created_at": self.created_at,
+            "format_version": FORMAT_VERSION,
+        }
+
+    def tag_rows(self) -> list[dict[str, str]]:
+        return [{"trajectory_id": self.id, "key": k, "value": v} for k, v in self.tags.items()]
+
+
+def parse_timestamp(value: str) -> float:
+    """UNIX seconds, or ISO 8601 with a time zone (`2026-11-26T10:00:00Z`)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not ISO 8601 or UNIX seconds") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
+    return parsed.timestamp()
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_serializer("created_at", check_fields=False)
+    def _iso(self, value: float) -> str:
+        return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+
+
+class Feedback(_Read):
+    object: Literal["feedback"] = "feedback"
+    version: int = FORMAT_VERSION
+    id: str
+    trajectory_id: str | None
+    episode_id: str | None
+    metric: str
+    value: Any
+    source: str | None = None
+    comment: str | None = None
+    created_at: float
+
+
+class Usage(BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class Trajectory(_Read):
+    object: Literal["trajectory"] = "trajectory"
+    version: int = FORMAT_VERSION
+    id: str
+    episode_id: str
+    function: str | None
+    variant: str | None
+    provider: str | None
+    model: str | None
+    status: Status
+    error: str | None
+    stream: bool
+    latency_ms: float | None
+    ttft_ms: float | None
+    usage: Usage
+    cost: float | None
+    tags: dict[str, str]
+    created_at: float
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    feedback: list[Feedback] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any, *, full: bool) -> Trajectory:
+        m = row._mapping
+        return cls(
+            id=m["id"], episode_id=m["episode_id"], function=m["function"],
+            variant=m["variant"], provider=m["provider"], model=m["model"],
+            status=m["status"], error=m["error"], stream=bool(m["stream"]),
+            latency_ms=m["latency_ms"], ttft_ms=m["ttft_ms"],
+            usage=Usage(prompt_tokens=m["prompt_tokens"],
+                        completion_tokens=m["completion_tokens"],
+                        total_tokens=m["total_tokens"]),
+            cost=m["cost"], tags=orjson.loads(m["tags"]) if m["tags"] else {},
+            created_at=m["created_at"],
+            request=orjson.loads(m["request"]) if full else None,
+            response=orjson.loads(m["response"]) if full and m["response"] else None,
+        )
