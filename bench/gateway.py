@@ -1,0 +1,364 @@
+"""What the veteran gateway adds: latency and throughput over a fast fake upstream, and the
+embedded local model's load time, generation speed and time to first token.
+
+    .venv/bin/python bench/gateway.py [--duration 10] [--skip-local]
+
+Runs the fake upstream (`veteran.testing.fake_upstream`) and `veteran serve` as subprocesses on
+loopback, loads them with `wrk` directly and through the gateway, checks that every request the
+gateway answered was captured, prints a table and appends a dated section to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "RESULTS.md"
+VENV_BIN = Path(sys.executable).parent
+TARGETS = {"p50": 0.5, "p99": 3.0, "rps": 5000.0}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+TOML = """\
+[server]
+host = "127.0.0.1"
+port = {gateway}
+[capture]
+durable = true
+[providers.fake]
+kind = "openai"
+base_url = "http://127.0.0.1:{upstream}/v1"
+[functions.bench.variants.a]
+model = "fake/fake-model"
+"""
+
+LUA = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{{"model": "{model}", "messages": [{{"role":"user","content":"hello"}}]}}'
+"""
+
+
+@dataclass
+class Wrk:
+    """One wrk run: latency percentiles in ms, throughput, completed and failed requests."""
+
+    p50: float
+    p99: float
+    rps: float
+    requests: int
+    failed: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer 200 on {url} within {timeout:.0f}s")
+
+
+def check_post(url: str, model: str) -> None:
+    """One request before load, so a broken path fails loudly rather than as wrk's non-2xx."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hello"}]}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"POST {url} -> {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def run_wrk(url: str, script: Path, connections: int, seconds: float) -> Wrk:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script)]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        if not match:
+            raise RuntimeError(f"no {pct}% latency in wrk output:\n{out}")
+        return float(match[1]) * UNITS[match[2]]
+
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not (total and rps):
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = int(non2xx[1]) if non2xx else 0
+    failed += sum(int(n) for n in errors.groups()) if errors else 0
+    return Wrk(latency("50"), latency("99"), float(rps[1]), int(total[1]), failed)
+
+
+def trajectory_count(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        count: int = conn.execute("SELECT count(*) FROM trajectories").fetchone()[0]
+    conn.close()
+    return count
+
+
+def settled_count(db: Path, timeout: float = 15.0) -> int:
+    """The row count once it stops changing (capture commits in batches)."""
+    last, deadline = -1, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = trajectory_count(db)
+        if count == last:
+            return count
+        last = count
+        time.sleep(1.0)
+    return last
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def bench_local() -> dict[str, float]:
+    """Load time, 64-token greedy tokens/s and streamed time to first token, in-process."""
+    from veteran.providers.base import ModelRequest
+    from veteran.providers.local import BUILTIN, LocalProvider, LocalSettings
+
+    provider = LocalProvider("local", LocalSettings(kind="local"))
+    messages = [{"role": "user", "content": "Tell a long story about a lighthouse keeper."}]
+
+    def request(tokens: int) -> ModelRequest:
+        body = {"model": BUILTIN, "messages": messages, "max_tokens": tokens, "temperature": 0}
+        return ModelRequest(model=BUILTIN, body=body)
+
+    started = time.perf_counter()
+    await provider.start()
+    load = time.perf_counter() - started
+    try:
+        await provider.complete(request(4))  # warm-up: first-call allocations are not speed
+        started = time.perf_counter()
+        answer = await provider.complete(request(64))
+        elapsed = time.perf_counter() - started
+        tokens = answer["usage"]["completion_tokens"]
+        started = time.perf_counter()
+        ttft = float("nan")
+        async for chunk in provider.stream(request(64)):
+            if any(c["delta"].get("content") for c in chunk.get("choices", [])):
+                ttft = time.perf_counter() - started
+                break
+    finally:
+        await provider.close()
+    return {"load_s": load, "tokens": tokens, "tok_s": tokens / elapsed, "ttft_ms": ttft * 1e3}
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    mem = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{nproc} CPUs ({model[1] if model else platform.processor() or 'unknown'}), "
+        f"{int(mem[1]) / 2**20:.1f} GiB memory, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def ms(value: float) -> str:
+    return f"{value:.3f} ms"
+
+
+def report(rows: list[tuple[str, str, str]], argv: list[str]) -> str:
+    """The markdown section appended to RESULTS.md (and printed)."""
+    command = shlex.join([".venv/bin/python", "bench/gateway.py", *argv])
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine()}",
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {value} | {target} |" for name, value, target in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark what the veteran gateway adds.")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--skip-local", action="store_true", help="skip the embedded local model")
+    raw_argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(raw_argv)
+
+    upstream_port, gateway_port = free_port(), free_port()
+    rows: list[tuple[str, str, str]] = []
+    upstream = gateway = None
+    with tempfile.TemporaryDirectory(prefix="veteran-bench-") as tmp:
+        work = Path(tmp)
+        (work / "veteran.toml").write_text(
+            TOML.format(gateway=gateway_port, upstream=upstream_port)
+        )
+        env = {k: v for k, v in os.environ.items() if k != "VETERAN_DATABASE_URL"}
+        try:
+            upstream = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "veteran.testing.fake_upstream",
+                    "--port",
+                    str(upstream_port),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            direct = f"http://127.0.0.1:{upstream_port}/v1"
+            wait_http(f"{direct}/models", upstream, "fake upstream", 30)
+            with (work / "gateway.log").open("wb") as log:
+                gateway = subprocess.Popen(
+                    [
+                        str(VENV_BIN / "veteran"),
+                        "serve",
+                        "--workspace",
+                        tmp,
+                        "--port",
+                        str(gateway_port),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            through = f"http://127.0.0.1:{gateway_port}/v1"
+            try:
+                wait_http(f"http://127.0.0.1:{gateway_port}/healthz", gateway, "gateway", 60)
+                check_post(f"{through}/chat/completions", "bench")
+            except RuntimeError:
+                sys.stderr.write((work / "gateway.log").read_text()[-4000:])
+                raise
+            scripts = {}
+            for name, model in (("direct", "fake-model"), ("gateway", "bench")):
+                scripts[name] = work / f"{name}.lua"
+                scripts[name].write_text(LUA.format(model=model))
+            urls = {"direct": direct, "gateway": through}
+            results: dict[tuple[str, int], Wrk] = {}
+            sent_through_gateway = 1  # check_post
+            for connections in (1, 32):
+                for name in ("direct", "gateway"):
+                    url = f"{urls[name]}/chat/completions"
+                    print(f"wrk {name} c={connections} ...", flush=True)
+                    if args.warmup > 0:
+                        warm = run_wrk(url, scripts[name], connections, args.warmup)
+                        sent_through_gateway += warm.requests if name == "gateway" else 0
+                    results[name, connections] = run = run_wrk(
+                        url, scripts[name], connections, args.duration
+                    )
+                    if name == "gateway":
+                        sent_through_gateway += run.requests
+            db = work / "veteran.db"
+            captured_live = settled_count(db)
+            stop(gateway)
+            captured = trajectory_count(db)
+        finally:
+            stop(gateway)
+            stop(upstream)
+
+    d1, g1, d32, g32 = (
+        results[k] for k in [("direct", 1), ("gateway", 1), ("direct", 32), ("gateway", 32)]
+    )
+    p50, p99 = g1.p50 - d1.p50, g1.p99 - d1.p99
+    rows += [
+        ("direct p50 / p99 at c=1", f"{ms(d1.p50)} / {ms(d1.p99)}", ""),
+        ("gateway p50 / p99 at c=1", f"{ms(g1.p50)} / {ms(g1.p99)}", ""),
+        (
+            "added p50 at c=1",
+            ms(p50),
+            f"≤ {TARGETS['p50']} ms {'✓' if p50 <= TARGETS['p50'] else '✗'}",
+        ),
+        (
+            "added p99 at c=1",
+            ms(p99),
+            f"≤ {TARGETS['p99']} ms {'✓' if p99 <= TARGETS['p99'] else '✗'}",
+        ),
+        ("direct req/s at c=32", f"{d32.rps:,.0f}", ""),
+        (
+            "gateway req/s at c=32",
+            f"{g32.rps:,.0f}",
+            f"≥ {TARGETS['rps']:,.0f} {'✓' if g32.rps >= TARGETS['rps'] else '✗'}",
+        ),
+        ("gateway p50 / p99 at c=32", f"{ms(g32.p50)} / {ms(g32.p99)}", ""),
+        (
+            "gateway failed requests (non-2xx + socket errors)",
+            str(sum(r.failed for k, r in results.items() if k[0] == "gateway")),
+            "0",
+        ),
+        (
+            "requests wrk completed through the gateway (incl. warm-ups, 1 check)",
+            f"{sent_through_gateway:,}",
+            "",
+        ),
+        (
+            "trajectories captured (settled / after shutdown)",
+            f"{captured_live:,} / {captured:,}",
+            "= completed, + ≤ c in flight at each wrk stop",
+        ),
+    ]
+    if not args.skip_local:
+        print("local model ...", flush=True)
+        local = asyncio.run(bench_local())
+        rows += [
+            ("local model load (provider.start)", f"{local['load_s']:.2f} s", ""),
+            (
+                f"local model greedy generation ({local['tokens']:.0f} tokens)",
+                f"{local['tok_s']:.1f} tokens/s",
+                "",
+            ),
+            ("local model time to first token (stream)", f"{local['ttft_ms']:.0f} ms", ""),
+        ]
+    section = report(rows, raw_argv)
+    print("\n" + section)
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by `make bench` (bench/gateway.py): what the gateway "
+            "adds over a fake upstream on loopback, and the embedded local model's speed.\n"
+        )
+    with RESULTS.open("a") as results_file:
+        results_file.write("\n" + section)
+    print(f"appended to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
