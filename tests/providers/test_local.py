@@ -129,8 +129,9 @@ def test_answers_greedily_with_usage(provider: LocalProvider) -> None:
     assert "Paris" in choice["message"]["content"]
     assert choice["finish_reason"] == "stop"
     tokenizer = provider._models[BUILTIN].tokenizer
-    prompt = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True)
-    written = tokenizer.encode(choice["message"]["content"])
+    prompt = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True,
+                                           return_dict=True)["input_ids"]
+    written = tokenizer.encode(choice["message"]["content"], add_special_tokens=False)
     usage = answer["usage"]
     assert usage["prompt_tokens"] == len(prompt)
     assert usage["completion_tokens"] == len(written) + 1  # and the end-of-turn token
