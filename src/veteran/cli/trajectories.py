@@ -28,7 +28,6 @@ def _filters(func):  # type: ignore[no-untyped-def]
         click.option("--tag", "tags", multiple=True, help="KEY=VALUE; repeat to require several."),
     ]):
         func = option(func)
-    workspace_option(func)
     return workspace_option(func)
 
 

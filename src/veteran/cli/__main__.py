@@ -1,0 +1,3 @@
+from veteran.cli import main
+
+main()
