@@ -55,31 +55,52 @@ def test_init_writes_a_config_that_loads(tmp_path: Path) -> None:
         init_workspace(tmp_path / "ws")
 
 
-@pytest.mark.parametrize(("text", "key", "problem"), [
-    ("[providers.up]\nkind = 'nope'\n", "providers.up.kind", "unknown provider kind"),
-    ("[providers.up]\nbase_url = 'http://x'\n", "providers.up.kind", "required"),
-    ("[providers.up]\nkind = 'openai'\n", "providers.up.base_url", "required"),
-    ("[providers.up]\nkind = 'openai'\nbase_url = 'ftp://x'\n", "providers.up.base_url",
-     "http"),
-    ("[providers.up]\nkind = 'openai'\nbase_url = 'http://x'\ncolour = 1\n",
-     "providers.up.colour", "unknown key"),
-    ("[functions.f.variants.a]\nmodel = 'up/x'\n", "functions.f.variants.a.model",
-     "unknown provider 'up'"),
-    ("[functions.f.variants.a]\nmodel = 'no-slash'\n", "functions.f.variants.a.model", ""),
-    ("[providers.m]\nkind = 'mock'\n[functions.f.variants.a]\nmodel = 'm/x'\nweight = -1\n",
-     "functions.f.variants.a.weight", ""),
-    ("[providers.m]\nkind = 'mock'\n[functions.f.variants.a]\nmodel = 'm/x'\nweight = 0\n",
-     "functions.f.variants", "weight above 0"),
-    ("[functions.f]\nsystem = 'x'\n", "functions.f.variants", ""),
-    ("[metrics.m]\ntype = 'stars'\n", "metrics.m.type", ""),
-    ("[metrics.m]\ntype = 'boolean'\nlevel = 'session'\n", "metrics.m.level", ""),
-    ("[metrics.m]\ntype = 'boolean'\nlabels = ['a']\n", "metrics.m.labels", "label"),
-    ("[server]\nport = 70000\n", "server.port", ""),
-    ("[providers.local]\nkind = 'local'\n[functions.f.variants.a]\nmodel = 'local/gpt-9'\n",
-     "functions.f.variants.a.model", "no model 'gpt-9'"),
-    ("[functions.'a/b'.variants.x]\nmodel = 'up/x'\n", "functions.a/b", "must match"),
-    ("colour = 'red'\n", "colour", "unknown key"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[providers.up]\nkind = 'nope'\n", "providers.up.kind", "unknown provider kind"),
+        ("[providers.up]\nbase_url = 'http://x'\n", "providers.up.kind", "required"),
+        ("[providers.up]\nkind = 'openai'\n", "providers.up.base_url", "required"),
+        (
+            "[providers.up]\nkind = 'openai'\nbase_url = 'ftp://x'\n",
+            "providers.up.base_url",
+            "http",
+        ),
+        (
+            "[providers.up]\nkind = 'openai'\nbase_url = 'http://x'\ncolour = 1\n",
+            "providers.up.colour",
+            "unknown key",
+        ),
+        (
+            "[functions.f.variants.a]\nmodel = 'up/x'\n",
+            "functions.f.variants.a.model",
+            "unknown provider 'up'",
+        ),
+        ("[functions.f.variants.a]\nmodel = 'no-slash'\n", "functions.f.variants.a.model", ""),
+        (
+            "[providers.m]\nkind = 'mock'\n[functions.f.variants.a]\nmodel = 'm/x'\nweight = -1\n",
+            "functions.f.variants.a.weight",
+            "",
+        ),
+        (
+            "[providers.m]\nkind = 'mock'\n[functions.f.variants.a]\nmodel = 'm/x'\nweight = 0\n",
+            "functions.f.variants",
+            "weight above 0",
+        ),
+        ("[functions.f]\nsystem = 'x'\n", "functions.f.variants", ""),
+        ("[metrics.m]\ntype = 'stars'\n", "metrics.m.type", ""),
+        ("[metrics.m]\ntype = 'boolean'\nlevel = 'session'\n", "metrics.m.level", ""),
+        ("[metrics.m]\ntype = 'boolean'\nlabels = ['a']\n", "metrics.m.labels", "label"),
+        ("[server]\nport = 70000\n", "server.port", ""),
+        (
+            "[providers.local]\nkind = 'local'\n[functions.f.variants.a]\nmodel = 'local/gpt-9'\n",
+            "functions.f.variants.a.model",
+            "no model 'gpt-9'",
+        ),
+        ("[functions.'a/b'.variants.x]\nmodel = 'up/x'\n", "functions.a/b", "must match"),
+        ("colour = 'red'\n", "colour", "unknown key"),
+    ],
+)
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
@@ -101,7 +122,9 @@ def test_missing_workspace_says_how_to_create_one(tmp_path: Path) -> None:
         Workspace(tmp_path).load_config()
 
 
-def test_database_url_from_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_from_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = load_config(write(tmp_path, 'database_url = "sqlite:///a.db"\n'))
     assert Workspace(tmp_path).database_url(config) == "sqlite:///a.db"
     monkeypatch.setenv("VETERAN_DATABASE_URL", "postgresql://x/y")

@@ -34,10 +34,17 @@ def workspace(tmp_path: Path) -> Workspace:
     now = time.time()
     store.insert(
         TrajectoryRecord(
-            id=f"t{i}", episode_id=new_id(), created_at=now + i, function="triage", variant="a",
-            provider="m", model="echo", request={"messages": [{"role": "user", "content": f"q{i}"}]},
+            id=f"t{i}",
+            episode_id=new_id(),
+            created_at=now + i,
+            function="triage",
+            variant="a",
+            provider="m",
+            model="echo",
+            request={"messages": [{"role": "user", "content": f"q{i}"}]},
             response={"choices": [{"message": {"role": "assistant", "content": f"a{i}"}}]},
-            tags={"team": "a" if i % 2 else "b"}, usage={"total_tokens": 3},
+            tags={"team": "a" if i % 2 else "b"},
+            usage={"total_tokens": 3},
         )
         for i in range(4)
     )
@@ -59,11 +66,13 @@ def test_init_creates_workspace(tmp_path: Path) -> None:
 
 def test_list_table_and_json(workspace: Workspace) -> None:
     assert "t3" in run("trajectories", "list", "--workspace", str(workspace.path))
-    data = orjson.loads(run("trajectories", "list", "-w", str(workspace.path), "--json",
-                            "--tag", "team=a"))
+    data = orjson.loads(
+        run("trajectories", "list", "-w", str(workspace.path), "--json", "--tag", "team=a")
+    )
     assert [t["id"] for t in data["data"]] == ["t3", "t1"]
-    page = orjson.loads(run("trajectories", "list", "-w", str(workspace.path), "--json",
-                            "--limit", "3"))
+    page = orjson.loads(
+        run("trajectories", "list", "-w", str(workspace.path), "--json", "--limit", "3")
+    )
     assert page["next_cursor"]
 
 
@@ -78,8 +87,18 @@ def test_workspace_from_environment(workspace: Workspace, monkeypatch: pytest.Mo
 
 
 def test_feedback_add_then_show(workspace: Workspace) -> None:
-    run("feedback", "add", "-w", str(workspace.path), "--trajectory", "t1", "--metric",
-        "resolved", "--value", "true")
+    run(
+        "feedback",
+        "add",
+        "-w",
+        str(workspace.path),
+        "--trajectory",
+        "t1",
+        "--metric",
+        "resolved",
+        "--value",
+        "true",
+    )
     shown = orjson.loads(run("trajectories", "show", "t1", "-w", str(workspace.path)))
     assert [(f["metric"], f["value"]) for f in shown["feedback"]] == [("resolved", True)]
 
@@ -92,26 +111,45 @@ def test_export_then_import_round_trip(workspace: Workspace, tmp_path: Path) -> 
     assert all(t["version"] == 1 and t["request"] and "feedback" in t for t in lines)
     # an OpenAI-format log built from the export imports into a fresh workspace
     log = tmp_path / "log.jsonl"
-    log.write_bytes(b"".join(
-        orjson.dumps({"request": t["request"], "response": t["response"],
-                      "created_at": t["created_at"]}) + b"\n" for t in lines))
+    log.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {"request": t["request"], "response": t["response"], "created_at": t["created_at"]}
+            )
+            + b"\n"
+            for t in lines
+        )
+    )
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "veteran.toml").write_text(CONFIG, encoding="utf-8")
     assert "imported 4" in run("trajectories", "import", str(log), "-w", str(fresh))
-    imported = orjson.loads(run("trajectories", "list", "-w", str(fresh), "--json",
-                                "--tag", "source=import"))["data"]
+    imported = orjson.loads(
+        run("trajectories", "list", "-w", str(fresh), "--json", "--tag", "source=import")
+    )["data"]
     assert len(imported) == 4
 
 
 def test_import_is_all_or_nothing_and_names_the_line(workspace: Workspace, tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
-    good = {"request": {"messages": [{"role": "user", "content": "x"}]},
-            "response": {"choices": []}}
+    good = {
+        "request": {"messages": [{"role": "user", "content": "x"}]},
+        "response": {"choices": []},
+    }
     log.write_bytes(orjson.dumps(good) + b"\n" + b'{"request": {}}\n')
     result = subprocess.run(
-        [sys.executable, "-m", "veteran.cli", "trajectories", "import", str(log),
-         "-w", str(workspace.path)], capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "veteran.cli",
+            "trajectories",
+            "import",
+            str(log),
+            "-w",
+            str(workspace.path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "line 2" in result.stderr and "nothing imported" in result.stderr
@@ -122,7 +160,8 @@ def test_import_is_all_or_nothing_and_names_the_line(workspace: Workspace, tmp_p
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "veteran.cli", "trajectories", "list", "-w", str(tmp_path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "veteran init" in result.stderr

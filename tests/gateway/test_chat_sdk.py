@@ -51,7 +51,11 @@ def test_function_call_is_answered_and_captured(
     t = stored(http, trajectory_id)
     assert t["status"] == "ok"
     assert (t["function"], t["variant"], t["provider"], t["model"]) == (
-        "triage", "big", "up", "gpt-x")
+        "triage",
+        "big",
+        "up",
+        "gpt-x",
+    )
     assert t["response"]["choices"][0]["message"]["content"] == "echo: my invoice is wrong"
     assert t["request"]["messages"][-1] == MESSAGES[0]
     usage = answer.usage
@@ -109,11 +113,16 @@ def test_streaming_without_include_usage_hides_usage_but_captures_it(
     assert stored(http, trajectory_id)["usage"]["total_tokens"] > 0
 
 
-TOOLS = [{
-    "type": "function",
-    "function": {"name": "route_ticket", "description": "Route a ticket",
-                 "parameters": {"type": "object", "properties": {"queue": {"type": "string"}}}},
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "route_ticket",
+            "description": "Route a ticket",
+            "parameters": {"type": "object", "properties": {"queue": {"type": "string"}}},
+        },
+    }
+]
 
 
 def test_tools_plain_and_streamed(client: openai.OpenAI, http: httpx.Client) -> None:
@@ -126,8 +135,13 @@ def test_tools_plain_and_streamed(client: openai.OpenAI, http: httpx.Client) -> 
     ) as response:
         trajectory_id = response.headers["x-veteran-trajectory-id"]
         chunks = list(response.parse())
-    names = [d.function.name for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []
-             if d.function and d.function.name]
+    names = [
+        d.function.name
+        for c in chunks
+        if c.choices
+        for d in c.choices[0].delta.tool_calls or []
+        if d.function and d.function.name
+    ]
     assert names == ["route_ticket"]
     message = stored(http, trajectory_id)["response"]["choices"][0]["message"]
     assert message["tool_calls"][0]["function"]["name"] == "route_ticket"
@@ -137,17 +151,25 @@ def test_tools_plain_and_streamed(client: openai.OpenAI, http: httpx.Client) -> 
 def test_response_format_json_schema_passes_through(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
-    fmt = {"type": "json_schema", "json_schema": {
-        "name": "route", "schema": {"type": "object", "properties": {"queue": {"type": "string"}}},
-    }}
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "route",
+            "schema": {"type": "object", "properties": {"queue": {"type": "string"}}},
+        },
+    }
     client.chat.completions.create(model="triage", messages=MESSAGES, response_format=fmt)
     assert upstream.requests[-1]["response_format"] == fmt
 
 
 def test_episode_and_tags(client: openai.OpenAI, http: httpx.Client) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="triage", messages=MESSAGES,
-        extra_headers={"x-veteran-episode-id": "case-42", "x-veteran-tags": "team=billing,env=prod"},
+        model="triage",
+        messages=MESSAGES,
+        extra_headers={
+            "x-veteran-episode-id": "case-42",
+            "x-veteran-tags": "team=billing,env=prod",
+        },
         extra_body={"veteran_tags": {"env": "staging"}},
     )
     assert raw.headers["x-veteran-episode-id"] == "case-42"

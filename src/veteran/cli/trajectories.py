@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -16,8 +18,10 @@ from veteran.store import TrajectoryFilter
 from veteran.store.imports import parse_openai_log
 from veteran.types import parse_timestamp
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _filters(func):  # type: ignore[no-untyped-def]
+
+def _filters(func: F) -> F:
     for option in reversed([
         click.option("--function", default=None, help="Only this function."),
         click.option("--variant", default=None, help="Only this variant."),

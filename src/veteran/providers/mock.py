@@ -70,8 +70,9 @@ class MockProvider(Provider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         """Streams word by word; a scripted `StreamInterrupted` cuts the stream after one word."""
-        cut = bool(self.script) and isinstance(self.script[0], StreamInterrupted)
-        error = self.script.popleft() if cut else None
+        error = self.script.popleft() if self.script and isinstance(
+            self.script[0], StreamInterrupted) else None
+        cut = error is not None
         answer = self._next(request) if not cut else shapes.completion(
             model=request.model, content="partial answer")
         message = answer["choices"][0]["message"]
@@ -81,7 +82,7 @@ class MockProvider(Provider):
             if self.config.delay_ms:
                 await asyncio.sleep(self.config.delay_ms / 1000)
             yield shapes.chunk(**head, delta={"content": word if i == 0 else " " + word})
-            if error is not None:
+            if isinstance(error, StreamInterrupted):
                 raise error
         if message.get("tool_calls"):
             calls = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
