@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck clean
+.PHONY: run test bench lint typecheck docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+docs: $(STAMP)
+	$(PY) -m veteran.cli.reference > docs/cli.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import AsyncGenerator, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
 
 from veteran.errors import BadRequest, NotFound, Unsupported, UpstreamError
-from veteran.providers.base import ModelRequest
+from veteran.providers.base import ModelInfo, ModelRequest
 from veteran.providers.local import BUILTIN, LocalProvider, LocalSettings
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -49,7 +52,7 @@ def test_settings_reject_unknown_keys() -> None:
 
 def test_knows_builtin_and_paths() -> None:
     settings = LocalSettings(kind="local", paths={"mine": "/models/mine.gguf"},
-                             models={"priced": {"input_per_mtok": 0.0}})
+                             models={"priced": ModelInfo()})
     assert settings.knows_model(BUILTIN)
     assert settings.knows_model("mine")
     assert not settings.knows_model("gpt-4o")
@@ -109,6 +112,30 @@ def test_missing_path_is_a_clear_error() -> None:
 def test_unknown_model_is_not_found() -> None:
     with pytest.raises(NotFound):
         complete(make(preload=False), "gpt-4o")
+
+
+def test_concurrent_first_requests_share_one_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    loads: list[dict[str, Any]] = []
+
+    def fake_model(folder: str, **kwargs: Any) -> Any:
+        loads.append({"folder": folder, **kwargs})
+        time.sleep(0.2)
+        return SimpleNamespace(config=SimpleNamespace(max_position_embeddings=64))
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_model)
+    provider = make(preload=False, paths={"tiny": str(tmp_path)})
+
+    async def twice() -> tuple[Any, Any]:
+        return await asyncio.gather(provider._model("tiny"), provider._model("tiny"))
+
+    first, second = asyncio.run(twice())
+    assert first is second
+    assert loads == [{"folder": str(tmp_path), "local_files_only": True}]
 
 
 # Slow: the embedded model, loaded once for the module.
@@ -187,7 +214,7 @@ def test_closing_the_stream_stops_generation(provider: LocalProvider) -> None:
 
     async def abandon() -> None:
         request = ModelRequest(BUILTIN, {"messages": COUNTING, "max_tokens": 256})
-        chunks = provider.stream(request)
+        chunks = cast(AsyncGenerator[dict[str, Any], None], provider.stream(request))
         await anext(chunks)  # role
         await anext(chunks)  # first text
         await chunks.aclose()

@@ -128,8 +128,7 @@ class LocalProvider(Provider):
         self.config = settings
         self.generated_tokens = 0  # every token generated so far, for metrics and tests
         self._models: dict[str, _Loaded] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -210,10 +209,8 @@ class LocalProvider(Provider):
         return await asyncio.to_thread(self._load, name)
 
     def _load(self, name: str) -> _Loaded:
-        """Load weights once; a concurrent caller for the same model waits on the lock."""
-        with self._locks_lock:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        """Load weights once; concurrent callers wait for the first one's load."""
+        with self._load_lock:
             if (loaded := self._models.get(name)) is not None:
                 return loaded
             folder, gguf = self._where(name)
