@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import shlex
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,18 +175,25 @@ async def bench_local() -> dict[str, float]:
         answer = await provider.complete(request(64))
         elapsed = time.perf_counter() - started
         tokens = answer["usage"]["completion_tokens"]
-        started = time.perf_counter()
-        ttft = float("nan")
-        async for chunk in provider.stream(request(64)):
-            if any(c["delta"].get("content") for c in chunk.get("choices", [])):
-                ttft = time.perf_counter() - started
-                break
+        ttfts = []
+        for _ in range(3):
+            started = time.perf_counter()
+            async with contextlib.aclosing(provider.stream(request(64))) as chunks:
+                async for chunk in chunks:
+                    if any(c["delta"].get("content") for c in chunk.get("choices", [])):
+                        ttfts.append(time.perf_counter() - started)
+                        break
     finally:
         await provider.close()
-    return {"load_s": load, "tokens": tokens, "tok_s": tokens / elapsed, "ttft_ms": ttft * 1e3}
+    return {
+        "load_s": load,
+        "tokens": tokens,
+        "tok_s": tokens / elapsed,
+        "ttft_ms": statistics.median(ttfts) * 1e3,
+    }
 
 
-def machine() -> str:
+def machine(load: float) -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
@@ -192,8 +201,8 @@ def machine() -> str:
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     return (
         f"{nproc} CPUs ({model[1] if model else platform.processor() or 'unknown'}), "
-        f"{int(mem[1]) / 2**20:.1f} GiB memory, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{int(mem[1]) / 2**20 if mem else 0:.1f} GiB memory, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; 1-minute load average at start {load:.2f}"
     )
 
 
@@ -201,20 +210,90 @@ def ms(value: float) -> str:
     return f"{value:.3f} ms"
 
 
-def report(rows: list[tuple[str, str, str]], argv: list[str]) -> str:
-    """The markdown section appended to RESULTS.md (and printed)."""
-    command = shlex.join([".venv/bin/python", "bench/gateway.py", *argv])
-    lines = [
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"- command: `{command}`",
-        f"- machine: {machine()}",
-        "",
-        "| figure | value | target |",
-        "| --- | --- | --- |",
-        *(f"| {name} | {value} | {target} |" for name, value, target in rows),
+def target(value: float, key: str, unit: str = " ms", *, at_least: bool = False) -> str:
+    goal = TARGETS[key]
+    met = value >= goal if at_least else value <= goal
+    return f"{'≥' if at_least else '≤'} {goal:,g}{unit} {'✓' if met else '✗'}"
+
+
+def start_servers(
+    work: Path, upstream_port: int, gateway_port: int
+) -> list[subprocess.Popen[bytes]]:
+    """The fake upstream and the gateway, each answering; the caller stops them."""
+    (work / "veteran.toml").write_text(TOML.format(gateway=gateway_port, upstream=upstream_port))
+    servers: list[subprocess.Popen[bytes]] = []
+    fake = ["-m", "veteran.testing.fake_upstream", "--port", str(upstream_port)]
+    servers.append(subprocess.Popen([sys.executable, *fake], stdout=subprocess.DEVNULL))
+    wait_http(f"http://127.0.0.1:{upstream_port}/v1/models", servers[0], "fake upstream", 30)
+    env = {k: v for k, v in os.environ.items() if k != "VETERAN_DATABASE_URL"}
+    serve = [
+        str(VENV_BIN / "veteran"),
+        "serve",
+        "--workspace",
+        str(work),
+        "--port",
+        str(gateway_port),
     ]
-    return "\n".join(lines) + "\n"
+    with (work / "gateway.log").open("wb") as log:
+        servers.append(subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env))
+    try:
+        wait_http(f"http://127.0.0.1:{gateway_port}/healthz", servers[1], "gateway", 60)
+        check_post(f"http://127.0.0.1:{gateway_port}/v1/chat/completions", "bench")
+    except RuntimeError:
+        sys.stderr.write((work / "gateway.log").read_text()[-4000:])
+        raise
+    return servers
+
+
+def bench_http(duration: float, warmup: float) -> list[tuple[str, str, str]]:
+    """wrk directly and through the gateway at c=1 and c=32; then count captured rows."""
+    upstream_port, gateway_port = free_port(), free_port()
+    servers: list[subprocess.Popen[bytes]] = []
+    results: dict[tuple[str, int], Wrk] = {}
+    completed = 1  # the check_post request
+    with tempfile.TemporaryDirectory(prefix="veteran-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            servers = start_servers(work, upstream_port, gateway_port)
+            targets = {"direct": (upstream_port, "fake-model"), "gateway": (gateway_port, "bench")}
+            for connections in (1, 32):
+                for name, (port, model) in targets.items():
+                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                    script = work / f"{name}.lua"
+                    script.write_text(LUA.format(model=model))
+                    print(f"wrk {name} c={connections} ...", flush=True)
+                    runs = [run_wrk(url, script, connections, warmup)] if warmup > 0 else []
+                    runs.append(run_wrk(url, script, connections, duration))
+                    results[name, connections] = runs[-1]
+                    completed += sum(r.requests for r in runs) if name == "gateway" else 0
+            db = work / "veteran.db"
+            live = settled_count(db)
+            stop(servers[1])
+            captured = trajectory_count(db)
+        finally:
+            for server in reversed(servers):
+                stop(server)
+
+    d1, g1 = results["direct", 1], results["gateway", 1]
+    d32, g32 = results["direct", 32], results["gateway", 32]
+    p50, p99 = g1.p50 - d1.p50, g1.p99 - d1.p99
+    failed = sum(r.failed for (name, _), r in results.items() if name == "gateway")
+    return [
+        ("direct p50 / p99 at c=1", f"{ms(d1.p50)} / {ms(d1.p99)}", ""),
+        ("gateway p50 / p99 at c=1", f"{ms(g1.p50)} / {ms(g1.p99)}", ""),
+        ("added p50 at c=1", ms(p50), target(p50, "p50")),
+        ("added p99 at c=1", ms(p99), target(p99, "p99")),
+        ("direct req/s at c=32", f"{d32.rps:,.0f}", ""),
+        ("gateway req/s at c=32", f"{g32.rps:,.0f}", target(g32.rps, "rps", "", at_least=True)),
+        ("gateway p50 / p99 at c=32", f"{ms(g32.p50)} / {ms(g32.p99)}", ""),
+        ("gateway failed requests (non-2xx, socket errors)", str(failed), "0"),
+        ("requests completed through the gateway (wrk runs + 1 check)", f"{completed:,}", ""),
+        (
+            "trajectories captured (settled / after shutdown)",
+            f"{live:,} / {captured:,}",
+            "= completed, + up to c in flight when each wrk run stops",
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,140 +301,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each")
     parser.add_argument("--skip-local", action="store_true", help="skip the embedded local model")
-    raw_argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(raw_argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
 
-    upstream_port, gateway_port = free_port(), free_port()
-    rows: list[tuple[str, str, str]] = []
-    upstream = gateway = None
-    with tempfile.TemporaryDirectory(prefix="veteran-bench-") as tmp:
-        work = Path(tmp)
-        (work / "veteran.toml").write_text(
-            TOML.format(gateway=gateway_port, upstream=upstream_port)
-        )
-        env = {k: v for k, v in os.environ.items() if k != "VETERAN_DATABASE_URL"}
-        try:
-            upstream = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "veteran.testing.fake_upstream",
-                    "--port",
-                    str(upstream_port),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-            direct = f"http://127.0.0.1:{upstream_port}/v1"
-            wait_http(f"{direct}/models", upstream, "fake upstream", 30)
-            with (work / "gateway.log").open("wb") as log:
-                gateway = subprocess.Popen(
-                    [
-                        str(VENV_BIN / "veteran"),
-                        "serve",
-                        "--workspace",
-                        tmp,
-                        "--port",
-                        str(gateway_port),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            through = f"http://127.0.0.1:{gateway_port}/v1"
-            try:
-                wait_http(f"http://127.0.0.1:{gateway_port}/healthz", gateway, "gateway", 60)
-                check_post(f"{through}/chat/completions", "bench")
-            except RuntimeError:
-                sys.stderr.write((work / "gateway.log").read_text()[-4000:])
-                raise
-            scripts = {}
-            for name, model in (("direct", "fake-model"), ("gateway", "bench")):
-                scripts[name] = work / f"{name}.lua"
-                scripts[name].write_text(LUA.format(model=model))
-            urls = {"direct": direct, "gateway": through}
-            results: dict[tuple[str, int], Wrk] = {}
-            sent_through_gateway = 1  # check_post
-            for connections in (1, 32):
-                for name in ("direct", "gateway"):
-                    url = f"{urls[name]}/chat/completions"
-                    print(f"wrk {name} c={connections} ...", flush=True)
-                    if args.warmup > 0:
-                        warm = run_wrk(url, scripts[name], connections, args.warmup)
-                        sent_through_gateway += warm.requests if name == "gateway" else 0
-                    results[name, connections] = run = run_wrk(
-                        url, scripts[name], connections, args.duration
-                    )
-                    if name == "gateway":
-                        sent_through_gateway += run.requests
-            db = work / "veteran.db"
-            captured_live = settled_count(db)
-            stop(gateway)
-            captured = trajectory_count(db)
-        finally:
-            stop(gateway)
-            stop(upstream)
-
-    d1, g1, d32, g32 = (
-        results[k] for k in [("direct", 1), ("gateway", 1), ("direct", 32), ("gateway", 32)]
-    )
-    p50, p99 = g1.p50 - d1.p50, g1.p99 - d1.p99
-    rows += [
-        ("direct p50 / p99 at c=1", f"{ms(d1.p50)} / {ms(d1.p99)}", ""),
-        ("gateway p50 / p99 at c=1", f"{ms(g1.p50)} / {ms(g1.p99)}", ""),
-        (
-            "added p50 at c=1",
-            ms(p50),
-            f"≤ {TARGETS['p50']} ms {'✓' if p50 <= TARGETS['p50'] else '✗'}",
-        ),
-        (
-            "added p99 at c=1",
-            ms(p99),
-            f"≤ {TARGETS['p99']} ms {'✓' if p99 <= TARGETS['p99'] else '✗'}",
-        ),
-        ("direct req/s at c=32", f"{d32.rps:,.0f}", ""),
-        (
-            "gateway req/s at c=32",
-            f"{g32.rps:,.0f}",
-            f"≥ {TARGETS['rps']:,.0f} {'✓' if g32.rps >= TARGETS['rps'] else '✗'}",
-        ),
-        ("gateway p50 / p99 at c=32", f"{ms(g32.p50)} / {ms(g32.p99)}", ""),
-        (
-            "gateway failed requests (non-2xx + socket errors)",
-            str(sum(r.failed for k, r in results.items() if k[0] == "gateway")),
-            "0",
-        ),
-        (
-            "requests wrk completed through the gateway (incl. warm-ups, 1 check)",
-            f"{sent_through_gateway:,}",
-            "",
-        ),
-        (
-            "trajectories captured (settled / after shutdown)",
-            f"{captured_live:,} / {captured:,}",
-            "= completed, + ≤ c in flight at each wrk stop",
-        ),
-    ]
+    rows = bench_http(args.duration, args.warmup)
     if not args.skip_local:
         print("local model ...", flush=True)
         local = asyncio.run(bench_local())
         rows += [
-            ("local model load (provider.start)", f"{local['load_s']:.2f} s", ""),
+            ("local model load (`await provider.start()`)", f"{local['load_s']:.2f} s", ""),
             (
                 f"local model greedy generation ({local['tokens']:.0f} tokens)",
                 f"{local['tok_s']:.1f} tokens/s",
                 "",
             ),
-            ("local model time to first token (stream)", f"{local['ttft_ms']:.0f} ms", ""),
+            ("local model time to first token (stream, median of 3)", ms(local["ttft_ms"]), ""),
         ]
-    section = report(rows, raw_argv)
+
+    command = shlex.join([".venv/bin/python", "bench/gateway.py", *argv])
+    section = (
+        "\n".join(
+            [
+                f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+                "",
+                f"- command: `{command}`",
+                f"- machine: {machine(load)}",
+                "",
+                "| figure | value | target |",
+                "| --- | --- | --- |",
+                *(f"| {name} | {value} | {goal} |" for name, value, goal in rows),
+            ]
+        )
+        + "\n"
+    )
     print("\n" + section)
     if not RESULTS.exists():
         RESULTS.write_text(
             "# Benchmark results\n\nAppended by `make bench` (bench/gateway.py): what the gateway "
             "adds over a fake upstream on loopback, and the embedded local model's speed.\n"
         )
-    with RESULTS.open("a") as results_file:
-        results_file.write("\n" + section)
+    with RESULTS.open("a") as out:
+        out.write("\n" + section)
     print(f"appended to {RESULTS}")
     return 0
 

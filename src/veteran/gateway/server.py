@@ -33,6 +33,7 @@ def serve(workspace: Workspace, *, host: str | None = None, port: int | None = N
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # no request header may change what the gateway believes
         log_level="info",
         timeout_graceful_shutdown=30,
     )

@@ -326,6 +326,7 @@ def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
     return _Params(
         messages=_messages(body.get("messages")),
         max_new_tokens=_integer(body, key, 1, limit) or default_tokens,
+        # Greedy unless asked: OpenAI samples at 1.0 by default, but a 135M model rambles there.
         temperature=_number(body, "temperature", 0.0, 2.0, 0.0),
         top_p=_number(body, "top_p", 0.0, 1.0, 1.0),
         seed=_integer(body, "seed", -(2**63), 2**64 - 1), stop=[s for s in stops if s],

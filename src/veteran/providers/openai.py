@@ -85,6 +85,7 @@ class OpenAIProvider(Provider):
                 total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
             ),
             skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies must not leak across tenants
             auto_decompress=True,
         )
 

@@ -132,11 +132,3 @@ def episode_exists(conn: Connection, episode_id: str) -> bool:
     stmt = select(trajectories.c.id).where(trajectories.c.episode_id == episode_id).limit(1)
     return conn.execute(stmt).first() is not None
 
-
-def insert_trajectories(
-    conn: Connection, rows: list[dict[str, Any]], tags: list[dict[str, str]]
-) -> None:
-    """Trajectory rows and their tag rows, in the caller's transaction."""
-    conn.execute(trajectories.insert(), rows)
-    if tags:
-        conn.execute(trajectory_tags.insert(), tags)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
+from veteran.store.bulk import BulkInserter
 from veteran.store.engine import create_store_engine
 from veteran.store.migrate import migrate
 from veteran.store.queries import TrajectoryFilter
@@ -111,6 +112,5 @@ class Store:
             tags.extend(record.tag_rows())
         if not rows:
             return 0
-        with self.engine.begin() as conn:
-            queries.insert_trajectories(conn, rows, tags)
+        BulkInserter(self.engine).insert(rows, tags)
         return len(rows)

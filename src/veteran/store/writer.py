@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from veteran.store.queries import insert_trajectories
+from veteran.store.bulk import BulkInserter
 
 log = logging.getLogger("veteran.store")
 
@@ -34,7 +34,7 @@ class Capture:
 
 class CaptureWriter:
     def __init__(self, engine: Engine, *, batch_max: int = 512) -> None:
-        self._engine = engine
+        self._inserter = BulkInserter(engine)
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Capture | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -112,8 +112,7 @@ class CaptureWriter:
 
     def _insert(self, batch: list[Capture]) -> None:
         tags = [tag for capture in batch for tag in capture.tags]
-        with self._engine.begin() as conn:
-            insert_trajectories(conn, [capture.row for capture in batch], tags)
+        self._inserter.insert([capture.row for capture in batch], tags)
 
 
 def _resolve(waiting: list[tuple[asyncio.Future[bool], bool]]) -> None:
