@@ -39,6 +39,7 @@ class ServerThread:
             loop="uvloop",
             http="httptools",
             lifespan="on",
+            proxy_headers=False,
             access_log=False,
             log_level="warning",
             timeout_graceful_shutdown=5,
