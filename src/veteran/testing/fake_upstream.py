@@ -86,9 +86,9 @@ class AbruptClose(Exception):
     """Raised inside the app after a partial body, so uvicorn drops the connection mid-body."""
 
 
-class _DropAbruptCloseLog(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], AbruptClose))
+def _not_abrupt_close(record: logging.LogRecord) -> bool:
+    """A log filter: the traceback uvicorn logs for an intended `AbruptClose` is noise."""
+    return not (record.exc_info and isinstance(record.exc_info[1], AbruptClose))
 
 
 def _text(content: Any) -> str:
@@ -295,9 +295,7 @@ async def _stream(send: Send, events: list[bytes], fault: Fault) -> None:
 
 def make_server(app: FakeUpstreamApp, *, quiet: bool = True) -> uvicorn.Server:
     """A uvicorn server for `app` (uvloop, httptools, no access log, no lifespan)."""
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _DropAbruptCloseLog) for f in logger.filters):
-        logger.addFilter(_DropAbruptCloseLog())
+    logging.getLogger("uvicorn.error").addFilter(_not_abrupt_close)  # once: addFilter dedupes
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -349,6 +347,8 @@ class FakeUpstream:
         deadline = time.monotonic() + 10
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                sock.close()
                 raise RuntimeError("fake upstream did not start")
             time.sleep(0.005)
         return self
