@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from veteran.errors import BadRequest, HTTPError, NotFound, PayloadTooLarge, to_openai_error
+from veteran.errors import BadRequest, HTTPError, PayloadTooLarge, to_openai_error
 
 log = logging.getLogger("veteran.gateway")
 JSON = "application/json"
@@ -58,21 +57,6 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body
-
-
-async def on_http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPError)
-    return error_response(exc)
-
-
-async def on_starlette_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        return error_response(NotFound("no such endpoint", code="unknown_url"))
-    error = HTTPError(str(exc.detail))
-    error.status = exc.status_code
-    error.type = "invalid_request_error"
-    return error_response(error, exc.headers)
 
 
 async def on_unexpected(_request: Request, exc: Exception) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 import uvicorn
 
@@ -12,6 +14,7 @@ from veteran.store import Store
 from veteran.workspace import Workspace
 
 log = logging.getLogger("veteran")
+SWITCH_INTERVAL = float(os.environ.get("VETERAN_SWITCH_INTERVAL", "0.0005"))
 
 
 def build_gateway(workspace: Workspace) -> Gateway:
@@ -26,6 +29,9 @@ def serve(workspace: Workspace, *, host: str | None = None, port: int | None = N
     gateway = build_gateway(workspace)
     server_config = gateway.config.server
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The capture writer thread shares the GIL with the event loop; CPython's default 5 ms
+    # switch interval would let a batch hold the loop up for that long (p99 latency).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     uvicorn.run(
         create_app(gateway),
         host=host or server_config.host,

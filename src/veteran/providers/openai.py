@@ -2,8 +2,8 @@
 Ollama, llama.cpp server, ...).
 
 The upstream URL comes only from the config (`base_url`); nothing in a request can change it.
-aiohttp is the client: a pooled connector shared by every call, and streams read as they arrive
-(never buffered whole). See ../shared/PERF-NOTES.md for why not httpx.
+Calls go through `http1.ConnectionPool` (keep-alive, streams read as they arrive, never
+buffered whole); see http1.py for why not aiohttp or httpx.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
+from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 from pydantic import Field, field_validator
 
@@ -23,6 +23,7 @@ from veteran.errors import (
     UpstreamTimeout,
     VeteranError,
 )
+from veteran.providers import http1
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings
 from veteran.providers.sse import SSEDecoder
 
@@ -58,10 +59,11 @@ class OpenAIProvider(Provider):
         super().__init__(name, settings)
         assert isinstance(settings, OpenAISettings)
         self.config = settings
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: http1.ConnectionPool | None = None
         self._key: str | None = None
-        self._headers: dict[str, str] = {}
-        self._url = f"{settings.base_url}/chat/completions"
+        self._headers = b""
+        query = f"?{urlencode(settings.query)}" if settings.query else ""
+        self._path = f"/chat/completions{query}"
 
     async def start(self) -> None:
         cfg = self.config
@@ -72,35 +74,30 @@ class OpenAIProvider(Provider):
                     f"provider {self.name!r}: environment variable {cfg.api_key_env} is not set"
                 )
             self._key = key
-        headers = {"content-type": "application/json", **cfg.headers}
+        headers = {"Content-Type": "application/json", **cfg.headers}
         if self._key:
             if cfg.api_key_header == "api-key":
                 headers["api-key"] = self._key
             else:
-                headers["authorization"] = f"Bearer {self._key}"
-        self._headers = headers
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=cfg.max_connections, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(
-                total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
-            ),
-            skip_auto_headers=("User-Agent",),
-            cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies must not leak across tenants
-            auto_decompress=True,
+                headers["Authorization"] = f"Bearer {self._key}"
+        try:
+            self._headers = http1.header_block(headers)
+        except ValueError:
+            raise VeteranError(f"provider {self.name!r}: a header contains a line break") from None
+        self._pool = http1.ConnectionPool(
+            cfg.base_url, max_connections=cfg.max_connections,
+            timeouts=http1.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
-    def _post(self, body: dict[str, Any]) -> Any:
-        if self._session is None:
+    def _post(self, body: dict[str, Any]) -> http1.RequestContext:
+        if self._pool is None:
             raise UpstreamError(f"provider {self.name!r} is not started")
-        return self._session.post(
-            self._url, data=orjson.dumps(body), headers=self._headers,
-            params=self.config.query or None,
-        )
+        return self._pool.request("POST", self._path, self._headers, orjson.dumps(body))
 
     async def complete(self, request: ModelRequest) -> dict[str, Any]:
         try:
@@ -108,12 +105,10 @@ class OpenAIProvider(Provider):
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self._rejection(resp.status, raw)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except (http1.ReadTimeout, http1.TotalTimeout):
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"provider {self.name!r} unreachable: {type(exc).__name__}"
-            ) from None
+        except http1.HTTPClientError as exc:
+            raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         try:
             answer = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -127,19 +122,20 @@ class OpenAIProvider(Provider):
         if self.config.stream_usage:
             options = body.get("stream_options") or {}
             body = {**body, "stream_options": {**options, "include_usage": True}}
-        done = finished = False
+        done = finished = started = False
         try:
             async with self._post(body) as resp:
                 if resp.status >= 400:
                     raise self._rejection(resp.status, await resp.read())
                 decoder = SSEDecoder()
-                async for piece in resp.content.iter_any():
+                async for piece in resp.iter_chunks():
                     for event in decoder.feed(piece):
                         if event.data == "[DONE]":
                             done = True
                             break
                         chunk = self._chunk(event.data)
                         finished = finished or _has_finish(chunk)
+                        started = True
                         yield chunk
                     if done:
                         break
@@ -149,14 +145,16 @@ class OpenAIProvider(Provider):
                             chunk = self._chunk(event.data)
                             finished = finished or _has_finish(chunk)
                             yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise StreamInterrupted(f"provider {self.name!r} stream timed out") from None
-        except aiohttp.ClientPayloadError:
+        except (http1.ReadTimeout, http1.TotalTimeout) as exc:
+            if not started:
+                raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
+            raise StreamInterrupted(f"provider {self.name!r} stream timed out: {exc}") from None
+        except http1.ConnectionClosed:
+            if not started:
+                raise UpstreamError(f"provider {self.name!r} closed the connection") from None
             raise StreamInterrupted(f"provider {self.name!r} stream was cut") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"provider {self.name!r} unreachable: {type(exc).__name__}"
-            ) from None
+        except http1.HTTPClientError as exc:
+            raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         if not done and not finished:
             raise StreamInterrupted(
                 f"provider {self.name!r} stream ended before the answer was complete"
