@@ -40,33 +40,31 @@ class TrajectoryRecord:
     cost: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
-    def to_row(self) -> dict[str, Any]:
-        usage = self.usage or {}
-        return {
-            "id": self.id,
-            "episode_id": self.episode_id,
-            "function": self.function,
-            "variant": self.variant,
-            "provider": self.provider,
-            "model": self.model,
-            "status": self.status,
-            "error": self.error,
-            "stream": self.stream,
-            "request": orjson.dumps(self.request).decode(),
-            "response": orjson.dumps(self.response).decode() if self.response is not None else None,
-            "latency_ms": self.latency_ms,
-            "ttft_ms": self.ttft_ms,
-            "prompt_tokens": _int(usage.get("prompt_tokens")),
-            "completion_tokens": _int(usage.get("completion_tokens")),
-            "total_tokens": _int(usage.get("total_tokens")),
-            "cost": self.cost,
-            "tags": orjson.dumps(self.tags).decode() if self.tags else None,
-            "created_at": self.created_at,
-            "format_version": FORMAT_VERSION,
-        }
+    # Column order of `to_row`, the order the capture writer binds (see store/bulk.py).
+    COLUMNS = (
+        "id", "episode_id", "function", "variant", "provider", "model", "status", "error",
+        "stream", "request", "response", "latency_ms", "ttft_ms", "prompt_tokens",
+        "completion_tokens", "total_tokens", "cost", "tags", "created_at", "format_version",
+    )
 
-    def tag_rows(self) -> list[dict[str, str]]:
-        return [{"trajectory_id": self.id, "key": k, "value": v} for k, v in self.tags.items()]
+    def to_row(self) -> tuple[Any, ...]:
+        """The `trajectories` row, values in `COLUMNS` order (built on every captured call)."""
+        usage = self.usage or {}
+        return (
+            self.id, self.episode_id, self.function, self.variant, self.provider, self.model,
+            self.status, self.error, self.stream,
+            orjson.dumps(self.request).decode(),
+            orjson.dumps(self.response).decode() if self.response is not None else None,
+            self.latency_ms, self.ttft_ms,
+            _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")),
+            _int(usage.get("total_tokens")), self.cost,
+            orjson.dumps(self.tags).decode() if self.tags else None,
+            self.created_at, FORMAT_VERSION,
+        )
+
+    def tag_rows(self) -> list[tuple[str, str, str]]:
+        """`trajectory_tags` rows: (trajectory_id, key, value)."""
+        return [(self.id, k, v) for k, v in self.tags.items()]
 
 
 def parse_timestamp(value: str) -> float:

@@ -68,7 +68,9 @@ def test_keep_alive_reuses_one_connection_and_sends_path_and_host() -> None:
 
 
 def test_a_pooled_connection_closed_by_the_server_is_retried_once() -> None:
-    async def one_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def one_per_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         await read_request(reader)
         writer.write(reply(b"ok"))  # keep-alive claimed, then closed: a stale pooled connection
         await writer.drain()

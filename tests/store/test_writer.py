@@ -29,7 +29,7 @@ def test_durable_submit_resolves_after_commit_in_batches(store: Store) -> None:
         writer = store.writer(batch_max=64)
         writer.start()
         records = [record(tags={"n": str(i)}) for i in range(500)]
-        results = await asyncio.gather(*(writer.submit(r.to_row(), r.tag_rows()) for r in records))
+        results = await asyncio.gather(*(writer.submit(r) for r in records))
         assert count(store) == 500  # committed by the time every future resolved
         await writer.close()
         assert writer.batches < 500  # grouped, not one commit per record
@@ -44,7 +44,7 @@ def test_a_bad_row_does_not_take_its_batch_down(store: Store) -> None:
         writer.start()
         good = [record() for _ in range(5)]
         duplicate = record(id=good[0].id)  # primary key clash
-        futures = [writer.submit(r.to_row(), r.tag_rows()) for r in [*good, duplicate]]
+        futures = [writer.submit(r) for r in [*good, duplicate]]
         results = await asyncio.gather(*futures)
         await writer.close()
         return results, writer.dropped
@@ -61,7 +61,7 @@ def test_close_flushes_everything_queued(store: Store) -> None:
         writer.start()
         for _ in range(100):
             r = record()
-            writer.submit_nowait(r.to_row(), r.tag_rows())
+            writer.submit_nowait(r)
         await writer.close()
 
     asyncio.run(main())

@@ -52,12 +52,12 @@ class Gateway:
     async def capture(self, record: TrajectoryRecord) -> None:
         """Hand the trajectory to the writer; in durable mode, return once it is committed."""
         if self.durable:
-            await self.writer.submit(record.to_row(), record.tag_rows())
+            await self.writer.submit(record)
         else:
-            self.writer.submit_nowait(record.to_row(), record.tag_rows())
+            self.writer.submit_nowait(record)
 
     def capture_nowait(self, record: TrajectoryRecord) -> None:
-        self.writer.submit_nowait(record.to_row(), record.tag_rows())
+        self.writer.submit_nowait(record)
 
 
 def cost(prices: ModelInfo | None, usage: dict[str, Any] | None) -> float | None:

@@ -107,5 +107,6 @@ async def healthz(request: Request) -> Response:
         "status": "ok",
         "captured": writer.written,
         "capture_dropped": writer.dropped,
+        "capture_batches": writer.batches,
         "providers": sorted(gateway.providers),
     })

@@ -1,56 +1,75 @@
-"""Bulk inserts of trajectories on the DBAPI connection, compiled once per database dialect.
+"""Bulk inserts of trajectories on one DBAPI connection.
 
-The capture writer runs on every request at thousands per second, in a thread that shares the
-GIL with the event loop, so its per-row Python work is kept to building a tuple: the INSERT is
-compiled by SQLAlchemy once (same table definitions, same dialect rules) and executed with the
-driver's own `executemany`. Reads and everything else go through SQLAlchemy Core as usual.
+The capture writer runs on every request, thousands of times a second, in a thread that shares
+the GIL with the event loop: every microsecond of Python it runs is taken from the gateway. So
+the INSERT text is built once per dialect from the table definitions, rows arrive as tuples
+(`TrajectoryRecord.to_row`), and the writer keeps one connection for its life instead of a pool
+checkout (and reset) per batch. Measured on the 2-core machine: see bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Dialect, Engine, Table
 
 from veteran.store.schema import trajectories, trajectory_tags
+from veteran.types import TrajectoryRecord
+
+log = logging.getLogger("veteran.store")
+TAG_COLUMNS = ("trajectory_id", "key", "value")
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-class _Statement:
-    def __init__(self, table: Table, dialect: Dialect) -> None:
-        compiled = table.insert().compile(
-            dialect=dialect, column_keys=[c.name for c in table.columns]
-        )
-        self.sql = str(compiled)
-        self.keys = tuple(compiled.positiontup or ()) if compiled.positional else None
-
-    def params(self, rows: Sequence[dict[str, Any]]) -> Sequence[Any]:
-        if self.keys is None:
-            return rows
-        keys = self.keys
-        return [tuple(row[k] for k in keys) for row in rows]
+def insert_sql(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
+    if set(columns) != {c.name for c in table.columns}:
+        raise RuntimeError(f"bulk columns for {table.name} do not match the schema")
+    placeholder = PLACEHOLDERS.get(dialect.paramstyle)
+    if placeholder is None:
+        raise RuntimeError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
+    quote = dialect.identifier_preparer.quote
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([placeholder] * len(columns))})"
+    )
 
 
 class BulkInserter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._trajectories = _Statement(trajectories, engine.dialect)
-        self._tags = _Statement(trajectory_tags, engine.dialect)
+        self._trajectories = insert_sql(trajectories, TrajectoryRecord.COLUMNS, engine.dialect)
+        self._tags = insert_sql(trajectory_tags, TAG_COLUMNS, engine.dialect)
+        self._conn: Any = None
 
-    def insert(self, rows: Sequence[dict[str, Any]], tags: Sequence[dict[str, str]]) -> None:
-        """Insert `rows` (every column present) and their tag rows in one transaction."""
-        conn = self._engine.raw_connection()
+    def insert(self, rows: Sequence[tuple[Any, ...]], tags: Sequence[tuple[str, str, str]]) -> None:
+        """Insert rows (`TrajectoryRecord.COLUMNS` order) and tag rows in one transaction."""
+        if self._conn is None:
+            self._conn = self._engine.raw_connection()
+        dbapi = self._conn.driver_connection
         try:
-            cursor = conn.cursor()
+            cursor = dbapi.cursor()
             try:
-                cursor.executemany(self._trajectories.sql, self._trajectories.params(rows))
+                cursor.executemany(self._trajectories, rows)
                 if tags:
-                    cursor.executemany(self._tags.sql, self._tags.params(tags))
+                    cursor.executemany(self._tags, tags)
             finally:
                 cursor.close()
-            conn.commit()
+            dbapi.commit()
         except BaseException:
-            conn.rollback()
+            self._recover()
             raise
-        finally:
-            conn.close()
+
+    def _recover(self) -> None:
+        try:
+            self._conn.driver_connection.rollback()
+        except Exception:  # the connection itself is broken: open a new one next time
+            log.warning("store connection lost; reconnecting on the next batch")
+            self._conn.invalidate()
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

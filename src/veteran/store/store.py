@@ -112,5 +112,9 @@ class Store:
             tags.extend(record.tag_rows())
         if not rows:
             return 0
-        BulkInserter(self.engine).insert(rows, tags)
+        inserter = BulkInserter(self.engine)
+        try:
+            inserter.insert(rows, tags)
+        finally:
+            inserter.close()
         return len(rows)
