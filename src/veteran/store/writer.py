@@ -15,20 +15,19 @@ import contextlib
 import logging
 import queue
 import threading
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from veteran.store.bulk import BulkInserter
+from veteran.types import TrajectoryRecord
 
 log = logging.getLogger("veteran.store")
 
 
 @dataclass(slots=True)
 class Capture:
-    row: dict[str, Any]
-    tags: list[dict[str, str]] = field(default_factory=list)
+    record: TrajectoryRecord
     future: asyncio.Future[bool] | None = None
 
 
@@ -48,16 +47,16 @@ class CaptureWriter:
         self._thread = threading.Thread(target=self._run, name="veteran-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, row: dict[str, Any], tags: list[dict[str, str]]) -> asyncio.Future[bool]:
+    def submit(self, record: TrajectoryRecord) -> asyncio.Future[bool]:
         """Queue a trajectory; the future becomes True once committed (False if it was dropped)."""
         assert self._loop is not None, "writer not started"
         future: asyncio.Future[bool] = self._loop.create_future()
-        self._queue.put(Capture(row, tags, future))
+        self._queue.put(Capture(record, future))
         return future
 
-    def submit_nowait(self, row: dict[str, Any], tags: list[dict[str, str]]) -> None:
+    def submit_nowait(self, record: TrajectoryRecord) -> None:
         """Queue a trajectory nobody waits for (non-durable mode, cancelled requests)."""
-        self._queue.put(Capture(row, tags))
+        self._queue.put(Capture(record))
 
     async def close(self) -> None:
         """Write everything queued, then stop the thread."""
@@ -66,6 +65,7 @@ class CaptureWriter:
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+        self._inserter.close()
 
     def _run(self) -> None:
         stop = False
@@ -98,7 +98,7 @@ class CaptureWriter:
                 try:
                     self._insert([capture])
                 except Exception:
-                    log.exception("capture of trajectory %s dropped", capture.row.get("id"))
+                    log.exception("capture of trajectory %s dropped", capture.record.id)
                     results[i] = False
         ok = sum(results)
         self.written += ok
@@ -111,8 +111,9 @@ class CaptureWriter:
                 self._loop.call_soon_threadsafe(_resolve, waiting)
 
     def _insert(self, batch: list[Capture]) -> None:
-        tags = [tag for capture in batch for tag in capture.tags]
-        self._inserter.insert([capture.row for capture in batch], tags)
+        rows = [capture.record.to_row() for capture in batch]
+        tags = [tag for capture in batch for tag in capture.record.tag_rows()]
+        self._inserter.insert(rows, tags)
 
 
 def _resolve(waiting: list[tuple[asyncio.Future[bool], bool]]) -> None:
