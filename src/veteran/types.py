@@ -7,6 +7,7 @@ and written by exports; they carry `version` and upgrade older stored shapes on 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -65,6 +66,12 @@ class TrajectoryRecord:
     def tag_rows(self) -> list[tuple[str, str, str]]:
         """`trajectory_tags` rows: (trajectory_id, key, value)."""
         return [(self.id, k, v) for k, v in self.tags.items()]
+
+
+def now() -> float:
+    """UNIX seconds at microsecond precision: exactly what the API's ISO 8601 times show, so a
+    time read from the API and sent back as `since`/`until` means the same instant."""
+    return round(time.time(), 6)
 
 
 def parse_timestamp(value: str) -> float:

@@ -29,7 +29,7 @@ def render() -> str:
     parts = [HEADER]
     for path, command in _walk(cli, ["veteran"]):
         ctx = click.Context(command, info_name=" ".join(path), terminal_width=100,
-                            max_content_width=100)
+                            max_content_width=100, **cli.context_settings)
         parts.append(f"## `{' '.join(path)}`\n\n```\n{command.get_help(ctx)}\n```\n")
     return "\n".join(parts)
 

@@ -33,7 +33,7 @@ from veteran.gateway.routing import Route
 from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
 from veteran.providers.base import ModelRequest
 from veteran.store import new_id
-from veteran.types import TrajectoryRecord
+from veteran.types import TrajectoryRecord, now
 
 UPSTREAM_FAILURES = (UpstreamError, UpstreamTimeout, UpstreamRejected)
 DONE = b"data: [DONE]\n\n"
@@ -61,7 +61,7 @@ async def chat_completions(request: Request) -> Response:
     route = gateway.router.resolve(body["model"], headers.get("x-veteran-variant"))
     call = ModelRequest(model=route.model, body=upstream_body(body, route))
     record = TrajectoryRecord(
-        id=new_id(), episode_id=episode_id, request=call.body, created_at=time.time(),
+        id=new_id(), episode_id=episode_id, request=call.body, created_at=now(),
         function=route.function, variant=route.variant, provider=route.provider.name,
         model=route.model, stream=bool(body.get("stream")), tags=tags,
     )

@@ -6,7 +6,6 @@ A file is imported whole or not at all; an error names the line.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +13,7 @@ import orjson
 
 from veteran.errors import VeteranError
 from veteran.store.store import new_id
-from veteran.types import TrajectoryRecord, parse_timestamp
+from veteran.types import TrajectoryRecord, now, parse_timestamp
 
 ALLOWED = frozenset({"request", "response", "created_at", "episode_id", "tags"})
 
@@ -80,7 +79,7 @@ def _record(number: int, item: Any) -> TrajectoryRecord:
 
 def _time(number: int, value: Any) -> float:
     if value is None:
-        return time.time()
+        return now()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):

@@ -6,7 +6,6 @@ reads and feedback, and the capture writer owns its own thread (see writer.py).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,7 +21,7 @@ from veteran.store.migrate import migrate
 from veteran.store.queries import TrajectoryFilter
 from veteran.store.schema import feedback
 from veteran.store.writer import CaptureWriter
-from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord
+from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord, now
 
 
 def new_id() -> str:
@@ -86,7 +85,7 @@ class Store:
         """Record feedback; `NotFound` when the trajectory or episode does not exist."""
         item = Feedback(
             id=new_id(), trajectory_id=trajectory_id, episode_id=episode_id, metric=metric,
-            value=value, source=source, comment=comment, created_at=time.time(),
+            value=value, source=source, comment=comment, created_at=now(),
         )
         with self.engine.begin() as conn:
             if trajectory_id is not None and not queries.trajectory_exists(conn, trajectory_id):
