@@ -47,6 +47,9 @@ class BulkInserter:
         """Insert rows (`TrajectoryRecord.COLUMNS` order) and tag rows in one transaction."""
         if self._conn is None:
             self._conn = self._engine.raw_connection()
+            if self._engine.dialect.name == "sqlite":
+                # checkpoints run beside the writer, never inside its commits (checkpoint.py)
+                self._conn.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
         dbapi = self._conn.driver_connection
         try:
             cursor = dbapi.cursor()

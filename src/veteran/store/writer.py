@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from veteran.store.bulk import BulkInserter
+from veteran.store.checkpoint import Checkpointer
 from veteran.types import TrajectoryRecord
 
 log = logging.getLogger("veteran.store")
@@ -34,6 +35,7 @@ class Capture:
 class CaptureWriter:
     def __init__(self, engine: Engine, *, batch_max: int = 512) -> None:
         self._inserter = BulkInserter(engine)
+        self._checkpointer = Checkpointer(engine) if engine.dialect.name == "sqlite" else None
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Capture | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -46,6 +48,8 @@ class CaptureWriter:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="veteran-writer", daemon=True)
         self._thread.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     def submit(self, record: TrajectoryRecord) -> asyncio.Future[bool]:
         """Queue a trajectory; the future becomes True once committed (False if it was dropped)."""
@@ -66,6 +70,8 @@ class CaptureWriter:
         await asyncio.to_thread(self._thread.join)
         self._thread = None
         self._inserter.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
 
     def _run(self) -> None:
         stop = False
