@@ -89,8 +89,7 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.gateway.start()
-                except BaseException as exc:
-                    log.error("startup failed: %s", exc)
+                except BaseException as exc:  # the server logs the message and exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
