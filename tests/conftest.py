@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 import sqlalchemy as sa
 
@@ -112,6 +114,21 @@ def serve(workspace: Workspace, database_url: str | None = None) -> Iterator[Ser
             yield server
     finally:
         store.close()
+
+
+@pytest.fixture
+def client(gateway_server: ServerThread) -> Iterator[openai.OpenAI]:
+    """The official OpenAI SDK pointed at `gateway_server`."""
+    with openai.OpenAI(
+        base_url=gateway_server.url + "/v1", api_key="unused", max_retries=0, timeout=20
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def http(gateway_server: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway_server.url, timeout=20) as c:
+        yield c
 
 
 @pytest.fixture

@@ -3,30 +3,17 @@ front of a fake upstream, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import openai
 import pytest
 
 from veteran.testing.fake_upstream import FakeUpstream
-from veteran.testing.server import ServerThread
 
 MESSAGES = [{"role": "user", "content": "my invoice is wrong"}]
 
 
-@pytest.fixture
-def client(gateway_server: ServerThread) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=gateway_server.url + "/v1", api_key="unused", max_retries=0, timeout=20
-    ) as c:
-        yield c
 
 
-@pytest.fixture
-def http(gateway_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_server.url, timeout=20) as c:
-        yield c
 
 
 def stored(http: httpx.Client, trajectory_id: str) -> dict:

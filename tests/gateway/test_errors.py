@@ -3,29 +3,12 @@ stored half (bad input stores nothing; a failed call is stored whole, as an erro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
-
-from veteran.testing.server import ServerThread
-
-
-@pytest.fixture
-def http(gateway_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_server.url, timeout=20) as c:
-        yield c
-
-
-@pytest.fixture
-def client(gateway_server: ServerThread) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=gateway_server.url + "/v1", api_key="unused", max_retries=0, timeout=20
-    ) as c:
-        yield c
 
 
 def chat(**fields: Any) -> dict[str, Any]:

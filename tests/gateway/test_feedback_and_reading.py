@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-
-from veteran.testing.server import ServerThread
-
-
-@pytest.fixture
-def http(gateway_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_server.url, timeout=20) as c:
-        yield c
 
 
 def call(

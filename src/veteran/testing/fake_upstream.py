@@ -31,16 +31,16 @@ import contextlib
 import itertools
 import logging
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
+
+from veteran.testing.server import ServerThread
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -320,55 +320,29 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class FakeUpstream:
+class FakeUpstream(ServerThread):
     """The fake upstream on 127.0.0.1 in a background thread; `url` ends in `/v1`."""
 
     def __init__(self, fault: Fault | str = "", port: int = 0, host: str = "127.0.0.1") -> None:
-        self.app = FakeUpstreamApp(fault)
-        self.host, self.port = host, port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.fake = FakeUpstreamApp(fault)
+        logging.getLogger("uvicorn.error").addFilter(_not_abrupt_close)
+        super().__init__(
+            self.fake, host=host, port=port, startup_timeout=10, lifespan="off",
+            server_header=False, date_header=False, timeout_graceful_shutdown=1, log_config=None,
+        )
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{super().url}/v1"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
         """Request bodies received, oldest first (capped)."""
-        return self.app.requests
-
-    def start(self) -> FakeUpstream:
-        sock = _bind(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        self._server = server = make_server(self.app)
-        self._thread = threading.Thread(target=server.run, args=([sock],), daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                sock.close()
-                raise RuntimeError("fake upstream did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        return self.fake.requests
 
     def __enter__(self) -> FakeUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.start()
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,12 +16,18 @@ import uvicorn
 
 class ServerThread:
     def __init__(
-        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 120.0
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
+        startup_timeout: float = 120.0, **uvicorn_options: Any,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
+        self.options: dict[str, Any] = {
+            "loop": "uvloop", "http": "httptools", "lifespan": "on", "proxy_headers": False,
+            "access_log": False, "log_level": "warning", "timeout_graceful_shutdown": 5,
+            **uvicorn_options,
+        }
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -34,16 +40,7 @@ class ServerThread:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            proxy_headers=False,
-            access_log=False,
-            log_level="warning",
-            timeout_graceful_shutdown=5,
-        )
+        config = uvicorn.Config(self.app, **self.options)
         server = self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
