@@ -114,7 +114,6 @@ async def _stream(
     except UPSTREAM_FAILURES as failure:
         await _capture_failure(gateway, record, failure, started)
         return error_response(failure, headers)
-    record.ttft_ms = (time.perf_counter() - started) * 1000
     events = _events(gateway, route, chunks, first, record, started, include_usage)
     return StreamingResponse(
         events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"
@@ -134,6 +133,8 @@ async def _events(
     chunk: dict[str, Any] | None = first
     try:
         while chunk is not None:
+            if record.ttft_ms is None and _has_output(chunk):
+                record.ttft_ms = (time.perf_counter() - started) * 1000
             assembler.add(chunk)
             if include_usage or chunk.get("choices"):
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -158,6 +159,15 @@ async def _events(
     _finish(record, assembler, route, started)
     await gateway.capture(record)
     yield DONE
+
+
+def _has_output(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk carries answer text or a tool call (a role-only first chunk does not)."""
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+            return True
+    return False
 
 
 def _finish(
