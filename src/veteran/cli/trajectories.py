@@ -78,15 +78,17 @@ def list_(workspace: str | None, limit: int, cursor: str | None, as_json: bool,
             "next_cursor": next_cursor,
         }).decode())
         return
-    table = Table("created", "function", "variant", "model", "status", "ms", "tokens")
-    table.add_column("id", no_wrap=True, min_width=36)  # ids are for copying: never cut
+    table = Table("id", "created", "function", "variant", "model", "status", "ms", "tokens")
     for t in page:
         row = t.model_dump(mode="json")
-        table.add_row(row["created_at"][:19], t.function or "-", t.variant or "-",
-                      f"{t.provider}/{t.model}", t.status,
+        table.add_row(t.id, row["created_at"][:19].replace("T", " "), t.function or "-",
+                      t.variant or "-", f"{t.provider}/{t.model}", t.status,
                       f"{t.latency_ms:.0f}" if t.latency_ms is not None else "-",
-                      str(t.usage.total_tokens or "-"), t.id)
-    Console().print(table)
+                      str(t.usage.total_tokens or "-"))
+    console = Console()
+    if not console.is_terminal:  # piped: never cut ids to fit a guessed 80 columns
+        console = Console(width=250)
+    console.print(table)
     if next_cursor:
         click.echo(f"more: --cursor {next_cursor}")
 
