@@ -249,11 +249,13 @@ def start_servers(
     return servers
 
 
-def bench_http(duration: float, warmup: float) -> list[tuple[str, str, str]]:
-    """wrk directly and through the gateway at c=1 and c=32; then count captured rows."""
+def bench_http(duration: float, warmup: float, rounds: int) -> list[tuple[str, str, str]]:
+    """wrk directly and through the gateway at c=1 and c=32, interleaved for `rounds` rounds so
+    each gateway figure is paired with a direct one taken moments before (the machine is noisy);
+    medians are reported. Then count captured rows."""
     upstream_port, gateway_port = free_port(), free_port()
     servers: list[subprocess.Popen[bytes]] = []
-    results: dict[tuple[str, int], Wrk] = {}
+    results: dict[tuple[str, int], list[Wrk]] = {}
     completed = 1  # the check_post request
     with tempfile.TemporaryDirectory(prefix="veteran-bench-") as tmp:
         work = Path(tmp)
@@ -261,15 +263,17 @@ def bench_http(duration: float, warmup: float) -> list[tuple[str, str, str]]:
             servers = start_servers(work, upstream_port, gateway_port)
             targets = {"direct": (upstream_port, "fake-model"), "gateway": (gateway_port, "bench")}
             for connections in (1, 32):
-                for name, (port, model) in targets.items():
-                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                    script = work / f"{name}.lua"
-                    script.write_text(LUA.format(model=model))
-                    print(f"wrk {name} c={connections} ...", flush=True)
-                    runs = [run_wrk(url, script, connections, warmup)] if warmup > 0 else []
-                    runs.append(run_wrk(url, script, connections, duration))
-                    results[name, connections] = runs[-1]
-                    completed += sum(r.requests for r in runs) if name == "gateway" else 0
+                for round_ in range(rounds):
+                    for name, (port, model) in targets.items():
+                        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                        script = work / f"{name}.lua"
+                        script.write_text(LUA.format(model=model))
+                        print(f"wrk {name} c={connections} round {round_ + 1} ...", flush=True)
+                        warm = warmup > 0 and round_ == 0
+                        runs = [run_wrk(url, script, connections, warmup)] if warm else []
+                        runs.append(run_wrk(url, script, connections, duration))
+                        results.setdefault((name, connections), []).append(runs[-1])
+                        completed += sum(r.requests for r in runs) if name == "gateway" else 0
             db = work / "veteran.db"
             live = settled_count(db)
             stop(servers[1])
@@ -278,18 +282,37 @@ def bench_http(duration: float, warmup: float) -> list[tuple[str, str, str]]:
             for server in reversed(servers):
                 stop(server)
 
-    d1, g1 = results["direct", 1], results["gateway", 1]
-    d32, g32 = results["direct", 32], results["gateway", 32]
-    p50, p99 = g1.p50 - d1.p50, g1.p99 - d1.p99
-    failed = sum(r.failed for (name, _), r in results.items() if name == "gateway")
+    def median(name: str, connections: int, field: str) -> float:
+        return statistics.median(getattr(r, field) for r in results[name, connections])
+
+    def each(values: list[float], fmt: str) -> str:
+        return " / ".join(format(v, fmt) for v in values)
+
+    added50 = [g.p50 - d.p50 for d, g in zip(results["direct", 1], results["gateway", 1],
+                                             strict=True)]
+    added99 = [g.p99 - d.p99 for d, g in zip(results["direct", 1], results["gateway", 1],
+                                             strict=True)]
+    g32_rps = [r.rps for r in results["gateway", 32]]
+    p50, p99, rps = statistics.median(added50), statistics.median(added99), median(
+        "gateway", 32, "rps")
+    failed = sum(r.failed for (name, _), runs in results.items() if name == "gateway"
+                 for r in runs)
     return [
-        ("direct p50 / p99 at c=1", f"{ms(d1.p50)} / {ms(d1.p99)}", ""),
-        ("gateway p50 / p99 at c=1", f"{ms(g1.p50)} / {ms(g1.p99)}", ""),
-        ("added p50 at c=1", ms(p50), target(p50, "p50")),
-        ("added p99 at c=1", ms(p99), target(p99, "p99")),
-        ("direct req/s at c=32", f"{d32.rps:,.0f}", ""),
-        ("gateway req/s at c=32", f"{g32.rps:,.0f}", target(g32.rps, "rps", "", at_least=True)),
-        ("gateway p50 / p99 at c=32", f"{ms(g32.p50)} / {ms(g32.p99)}", ""),
+        ("rounds (each: direct, then gateway)", str(rounds), ""),
+        ("direct p50 / p99 at c=1 (median)",
+         f"{ms(median('direct', 1, 'p50'))} / {ms(median('direct', 1, 'p99'))}", ""),
+        ("gateway p50 / p99 at c=1 (median)",
+         f"{ms(median('gateway', 1, 'p50'))} / {ms(median('gateway', 1, 'p99'))}", ""),
+        ("added p50 at c=1 (median of rounds)", ms(p50), target(p50, "p50")),
+        ("added p50 at c=1, each round", each(added50, ".3f") + " ms", ""),
+        ("added p99 at c=1 (median of rounds)", ms(p99), target(p99, "p99")),
+        ("added p99 at c=1, each round", each(added99, ".3f") + " ms", ""),
+        ("direct req/s at c=32 (median)", f"{median('direct', 32, 'rps'):,.0f}", ""),
+        ("gateway req/s at c=32 (median)", f"{rps:,.0f}",
+         target(rps, "rps", "", at_least=True)),
+        ("gateway req/s at c=32, each round", each(g32_rps, ",.0f"), ""),
+        ("gateway p50 / p99 at c=32 (median)",
+         f"{ms(median('gateway', 32, 'p50'))} / {ms(median('gateway', 32, 'p99'))}", ""),
         ("gateway failed requests (non-2xx, socket errors)", str(failed), "0"),
         ("requests completed through the gateway (wrk runs + 1 check)", f"{completed:,}", ""),
         (
@@ -304,12 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark what the veteran gateway adds.")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved direct/gateway rounds")
     parser.add_argument("--skip-local", action="store_true", help="skip the embedded local model")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
 
-    rows = bench_http(args.duration, args.warmup)
+    rows = bench_http(args.duration, args.warmup, args.rounds)
     if not args.skip_local:
         print("local model ...", flush=True)
         local = asyncio.run(bench_local())

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from veteran.gateway import Gateway, create_app
+from veteran.gateway.server import UVICORN_OPTIONS
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import ServerThread
@@ -109,7 +110,7 @@ def serve(workspace: Workspace, database_url: str | None = None) -> Iterator[Ser
     store = Store.open(database_url or workspace.database_url(config))
     gateway = Gateway(config, store)
     try:
-        with ServerThread(create_app(gateway)) as server:
+        with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
             server.gateway = gateway  # type: ignore[attr-defined]
             yield server
     finally:

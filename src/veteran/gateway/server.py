@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import uvicorn
 
 from veteran.gateway.app import create_app
 from veteran.gateway.core import Gateway
+from veteran.gateway.protocol import CoalescingHttpToolsProtocol
 from veteran.store import Store
 from veteran.workspace import Workspace
 
@@ -25,6 +27,16 @@ def build_gateway(workspace: Workspace) -> Gateway:
     return Gateway(config, store)
 
 
+# How uvicorn runs the gateway, in `veteran serve` and in the tests alike.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": CoalescingHttpToolsProtocol,
+    "access_log": False,
+    "proxy_headers": False,  # no request header may change what the gateway believes
+    "server_header": False,
+}
+
+
 def serve(workspace: Workspace, *, host: str | None = None, port: int | None = None) -> None:
     gateway = build_gateway(workspace)
     server_config = gateway.config.server
@@ -37,11 +49,8 @@ def serve(workspace: Workspace, *, host: str | None = None, port: int | None = N
         create_app(gateway),
         host=host or server_config.host,
         port=port if port is not None else server_config.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        proxy_headers=False,  # no request header may change what the gateway believes
         log_level="info",
+        **UVICORN_OPTIONS,
         timeout_graceful_shutdown=30,
     )
     gateway.store.close()
