@@ -60,8 +60,9 @@ async def chat_completions(request: Request) -> Response:
     episode_id = check_episode_id(episode) if episode is not None else new_id()
     route = gateway.router.resolve(body["model"], headers.get("x-veteran-variant"))
     call = ModelRequest(model=route.model, body=upstream_body(body, route))
+    created_at = now()
     record = TrajectoryRecord(
-        id=new_id(), episode_id=episode_id, request=call.body, created_at=now(),
+        id=new_id(created_at), episode_id=episode_id, request=call.body, created_at=created_at,
         function=route.function, variant=route.variant, provider=route.provider.name,
         model=route.model, stream=bool(body.get("stream")), tags=tags,
     )

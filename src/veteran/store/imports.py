@@ -61,14 +61,15 @@ def _record(number: int, item: Any) -> TrajectoryRecord:
         raise ImportError_(number, "`episode_id` must be a string")
     failed = "error" in response and not response.get("choices")
     model = response.get("model") or request.get("model")
+    created_at = _time(number, item.get("created_at"))
     return TrajectoryRecord(
-        id=new_id(),
+        id=new_id(created_at),
         episode_id=episode_id or new_id(),
         request=request,
         response=None if failed else response,
         error=str(response["error"]) if failed else None,
         status="error" if failed else "ok",
-        created_at=_time(number, item.get("created_at")),
+        created_at=created_at,
         provider="import",
         model=model if isinstance(model, str) else None,
         stream=bool(request.get("stream")),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, exists, or_, select
 from sqlalchemy.sql import Select
 
 from veteran.errors import BadRequest
@@ -17,6 +17,7 @@ from veteran.store.schema import feedback, trajectories, trajectory_tags
 from veteran.types import Feedback, Trajectory
 
 SUMMARY = [c for c in trajectories.c if c.name not in ("request", "response")]
+CURSOR_VERSION = 2
 MAX_LIMIT = 1000
 
 
@@ -31,19 +32,26 @@ class TrajectoryFilter:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def encode_cursor(created_at: float, id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([created_at, id])).decode().rstrip("=")
+def encode_cursor(id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([CURSOR_VERSION, id])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def decode_cursor(cursor: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, id = orjson.loads(raw)
-        if isinstance(created_at, int | float) and isinstance(id, str):
-            return float(created_at), id
+        version, id = orjson.loads(raw)
+        if version == CURSOR_VERSION and isinstance(id, str):
+            return id
     except (binascii.Error, ValueError, TypeError):
         pass
     raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", param="cursor")
+
+
+def id_floor(at: float) -> str:
+    """The smallest UUIDv7 of the millisecond holding `at`: ids of trajectories created at or
+    after `at` are >= it (ids carry their creation time, see `new_id`)."""
+    ms = f"{max(int(at * 1000), 0):012x}"
+    return f"{ms[:8]}-{ms[8:]}-7000-8000-000000000000"
 
 
 def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
@@ -51,10 +59,12 @@ def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
     for column, value in (("function", f.function), ("variant", f.variant), ("status", f.status)):
         if value is not None:
             stmt = stmt.where(t[column] == value)
+    # Time bounds: a range on the primary key (ids are time-ordered) narrows the scan, the
+    # exact comparison on created_at decides.
     if f.since is not None:
-        stmt = stmt.where(t.created_at >= f.since)
+        stmt = stmt.where(t.id >= id_floor(f.since), t.created_at >= f.since)
     if f.until is not None:
-        stmt = stmt.where(t.created_at < f.until)
+        stmt = stmt.where(t.id < id_floor(f.until + 0.001), t.created_at < f.until)
     for key, value in f.tags.items():
         tt = trajectory_tags.c
         stmt = stmt.where(
@@ -78,19 +88,18 @@ def list_trajectories(
     t = trajectories.c
     stmt = _filtered(select(*SUMMARY), f)
     if cursor is not None:
-        at, id = decode_cursor(cursor)
-        stmt = stmt.where(or_(t.created_at < at, and_(t.created_at == at, t.id < id)))
-    stmt = stmt.order_by(t.created_at.desc(), t.id.desc()).limit(limit + 1)
+        stmt = stmt.where(t.id < decode_cursor(cursor))
+    stmt = stmt.order_by(t.id.desc()).limit(limit + 1)
     rows = conn.execute(stmt).all()
     page = [Trajectory.from_row(row, full=False) for row in rows[:limit]]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return page, next_cursor
 
 
 def iter_trajectories(conn: Connection, f: TrajectoryFilter) -> Iterator[Trajectory]:
     """Every matching trajectory in full, with its feedback, oldest first (for exports)."""
     t = trajectories.c
-    stmt = _filtered(select(trajectories), f).order_by(t.created_at, t.id)
+    stmt = _filtered(select(trajectories), f).order_by(t.id)
     for row in conn.execution_options(yield_per=500).execute(stmt):
         trajectory = Trajectory.from_row(row, full=True)
         trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id)

@@ -24,9 +24,13 @@ from veteran.store.writer import CaptureWriter
 from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord, now
 
 
-def new_id() -> str:
-    """Time-ordered (UUIDv7) ids: sortable, unique across gateway replicas."""
-    return str(uuid_utils.uuid7())
+def new_id(at: float | None = None) -> str:
+    """A UUIDv7: unique across gateway replicas, and ordered by time. Given `at` (UNIX seconds)
+    it carries that time, so a trajectory's id sorts with its `created_at` (to the millisecond)
+    and listings page through the primary key instead of a separate time index."""
+    if at is None:
+        return str(uuid_utils.uuid7())
+    return str(uuid_utils.uuid7(nanoseconds=int(at * 1e9)))
 
 
 class Store:

@@ -41,11 +41,7 @@ def upgrade() -> None:
         sa.Column("format_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_trajectories"),
     )
-    op.create_index("ix_trajectories_created_at_id", "trajectories", ["created_at", "id"])
     op.create_index("ix_trajectories_episode_id", "trajectories", ["episode_id"])
-    op.create_index(
-        "ix_trajectories_function_created_at", "trajectories", ["function", "created_at"]
-    )
     op.create_table(
         "trajectory_tags",
         sa.Column("trajectory_id", sa.String(40), nullable=False),
