@@ -173,3 +173,22 @@ def test_models_lists_functions_and_provider_models(client: openai.OpenAI) -> No
 
 def test_healthz(http: httpx.Client) -> None:
     assert http.get("/healthz").json()["status"] == "ok"
+
+
+def test_feedback_and_trajectories_through_the_sdk(client: openai.OpenAI) -> None:
+    """The SDK's generic verbs reach veteran's own endpoints with the same client and errors."""
+    raw = client.chat.completions.with_raw_response.create(model="triage", messages=MESSAGES)
+    trajectory_id = raw.headers["x-veteran-trajectory-id"]
+    given = client.post(
+        "/feedback", cast_to=object,
+        body={"trajectory_id": trajectory_id, "metric": "resolved", "value": True},
+    )
+    assert given["metric"] == "resolved"  # type: ignore[index]
+    listed = client.get("/trajectories", cast_to=object, options={"params": {"function": "triage"}})
+    assert [t["id"] for t in listed["data"]] == [trajectory_id]  # type: ignore[index]
+    one = client.get(f"/trajectories/{trajectory_id}", cast_to=object)
+    assert one["feedback"][0]["value"] is True  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        client.get("/trajectories/nope", cast_to=object)
+    with pytest.raises(openai.BadRequestError):
+        client.post("/feedback", cast_to=object, body={"metric": "resolved", "value": True})
