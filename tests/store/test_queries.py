@@ -5,18 +5,23 @@ from __future__ import annotations
 import random
 
 from veteran.store import Store, TrajectoryFilter, new_id
-from veteran.store.queries import id_floor
+from veteran.store.ids import id_floor, id_ms
 from veteran.types import TrajectoryRecord
 
 BASE = 1_795_000_000.0
 
 
 def test_ids_carry_their_time_and_floors_bound_them() -> None:
-    times = sorted(BASE + random.random() * 10_000 for _ in range(2000))
+    # ordered to the millisecond (within one, UUIDv7's low bits are random)
+    times = [BASE + i * 0.0013 + random.random() * 0.0002 for i in range(2000)]
     ids = [new_id(t) for t in times]
     assert ids == sorted(ids)
     for t, id in zip(times, ids, strict=True):
-        assert id_floor(t) <= id < id_floor(t + 0.001)
+        assert id_floor(id_ms(t)) <= id < id_floor(id_ms(t) + 1)
+    # the edges where float rounding bites: times a hair either side of a millisecond
+    for ms in range(1_795_000_000_000, 1_795_000_000_050):
+        for t in (ms / 1000, (ms - 1e-6) / 1000, (ms + 1e-6) / 1000):
+            assert id_floor(id_ms(t)) <= new_id(t) < id_floor(id_ms(t) + 1)
 
 
 def test_time_filters_pages_and_order_with_imported_history(store: Store) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from veteran.errors import VeteranError
-from veteran.store.store import new_id
+from veteran.store.ids import new_id
 from veteran.types import TrajectoryRecord, now, parse_timestamp
 
 ALLOWED = frozenset({"request", "response", "created_at", "episode_id", "tags"})

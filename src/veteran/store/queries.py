@@ -13,6 +13,7 @@ from sqlalchemy import Connection, exists, or_, select
 from sqlalchemy.sql import Select
 
 from veteran.errors import BadRequest
+from veteran.store.ids import id_floor, id_ms
 from veteran.store.schema import feedback, trajectories, trajectory_tags
 from veteran.types import Feedback, Trajectory
 
@@ -47,13 +48,6 @@ def decode_cursor(cursor: str) -> str:
     raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", param="cursor")
 
 
-def id_floor(at: float) -> str:
-    """The smallest UUIDv7 of the millisecond holding `at`: ids of trajectories created at or
-    after `at` are >= it (ids carry their creation time, see `new_id`)."""
-    ms = f"{max(int(at * 1000), 0):012x}"
-    return f"{ms[:8]}-{ms[8:]}-7000-8000-000000000000"
-
-
 def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
     t = trajectories.c
     for column, value in (("function", f.function), ("variant", f.variant), ("status", f.status)):
@@ -62,9 +56,9 @@ def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
     # Time bounds: a range on the primary key (ids are time-ordered) narrows the scan, the
     # exact comparison on created_at decides.
     if f.since is not None:
-        stmt = stmt.where(t.id >= id_floor(f.since), t.created_at >= f.since)
+        stmt = stmt.where(t.id >= id_floor(id_ms(f.since)), t.created_at >= f.since)
     if f.until is not None:
-        stmt = stmt.where(t.id < id_floor(f.until + 0.001), t.created_at < f.until)
+        stmt = stmt.where(t.id < id_floor(id_ms(f.until) + 1), t.created_at < f.until)
     for key, value in f.tags.items():
         tt = trajectory_tags.c
         stmt = stmt.where(

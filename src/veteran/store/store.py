@@ -10,27 +10,18 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
-import uuid_utils
 from sqlalchemy import Engine
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
 from veteran.store.bulk import BulkInserter
 from veteran.store.engine import create_store_engine
+from veteran.store.ids import new_id
 from veteran.store.migrate import migrate
 from veteran.store.queries import TrajectoryFilter
 from veteran.store.schema import feedback
 from veteran.store.writer import CaptureWriter
 from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord, now
-
-
-def new_id(at: float | None = None) -> str:
-    """A UUIDv7: unique across gateway replicas, and ordered by time. Given `at` (UNIX seconds)
-    it carries that time, so a trajectory's id sorts with its `created_at` (to the millisecond)
-    and listings page through the primary key instead of a separate time index."""
-    if at is None:
-        return str(uuid_utils.uuid7())
-    return str(uuid_utils.uuid7(nanoseconds=int(at * 1e9)))
 
 
 class Store:
