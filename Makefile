@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/gateway.py
+	$(PY) bench/durability.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
