@@ -7,6 +7,7 @@ and written by exports; they carry `version` and upgrade older stored shapes on 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ Status = Literal["ok", "error", "incomplete"]
 
 # Version of the JSON shapes stored and exported (`request`, `response`, `tags`, feedback values).
 FORMAT_VERSION = 1
+MAX_TIMESTAMP = 253_402_300_800.0  # 10000-01-01T00:00:00Z
 
 
 @dataclass(slots=True)
@@ -75,18 +77,26 @@ def now() -> float:
 
 
 def parse_timestamp(value: str) -> float:
-    """UNIX seconds, or ISO 8601 with a time zone (`2026-11-26T10:00:00Z`)."""
+    """UNIX seconds, or ISO 8601 with a time zone (`2026-11-26T10:00:00Z`); years 1970-9999."""
     try:
-        return float(value)
-    except ValueError:
-        pass
+        return check_timestamp(float(value))
+    except ValueError as exc:
+        if "between" in str(exc):
+            raise
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{value!r} is not ISO 8601 or UNIX seconds") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
-    return parsed.timestamp()
+    return check_timestamp(parsed.timestamp())
+
+
+def check_timestamp(seconds: float) -> float:
+    """`seconds` if it is a UNIX time from 1970 to 9999 (ids and indexes assume so)."""
+    if not (math.isfinite(seconds) and 0 <= seconds < MAX_TIMESTAMP):
+        raise ValueError(f"{seconds!r} is not a time between 1970 and 9999")
+    return seconds
 
 
 def _int(value: Any) -> int | None:

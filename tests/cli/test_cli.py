@@ -166,3 +166,19 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "veteran init" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("created_at", ["1e300", -5, "soon", True])
+def test_import_refuses_impossible_times(
+    workspace: Workspace, tmp_path: Path, created_at: object
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(orjson.dumps({
+        "request": {"messages": [{"role": "user", "content": "x"}]},
+        "response": {"choices": []},
+        "created_at": float(created_at) if created_at == "1e300" else created_at,
+    }) + b"\n")
+    result = CliRunner().invoke(cli, ["trajectories", "import", str(log), "-w",
+                                      str(workspace.path)])
+    assert result.exit_code != 0
+    assert "created_at" in str(result.exception)

@@ -163,7 +163,9 @@ def test_reading_endpoints(http: httpx.Client) -> None:
     params = st.dictionaries(
         st.sampled_from(["function", "variant", "status", "since", "until", "metric", "tag",
                          "limit", "cursor", "other"]),
-        st.text(max_size=30), max_size=5,
+        st.one_of(st.text(max_size=30), st.sampled_from(
+            ["inf", "-inf", "nan", "1e300", "-1", "0", "9" * 30, "2026-11-26T00:00:00Z"])),
+        max_size=5,
     )
 
     @FUZZ

@@ -13,7 +13,7 @@ import orjson
 
 from veteran.errors import VeteranError
 from veteran.store.ids import new_id
-from veteran.types import TrajectoryRecord, now, parse_timestamp
+from veteran.types import TrajectoryRecord, check_timestamp, now, parse_timestamp
 
 ALLOWED = frozenset({"request", "response", "created_at", "episode_id", "tags"})
 
@@ -81,11 +81,13 @@ def _record(number: int, item: Any) -> TrajectoryRecord:
 def _time(number: int, value: Any) -> float:
     if value is None:
         return now()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return check_timestamp(float(value))
+        if isinstance(value, str):
             return parse_timestamp(value)
-        except ValueError:
-            pass
-    raise ImportError_(number, "`created_at` must be ISO 8601 with a time zone, or UNIX seconds")
+    except ValueError:
+        pass
+    raise ImportError_(
+        number, "`created_at` must be ISO 8601 with a time zone, or UNIX seconds, 1970-9999"
+    )
