@@ -8,6 +8,7 @@ handful of fixed paths plus one `{id}` suffix, which a dictionary serves.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from veteran.errors import HTTPError, NotFound
 from veteran.gateway import chat, feedback, http, reading
 from veteran.gateway.core import Gateway
+from veteran.gateway.protocol import GONE_KEY, TASK_KEY
 
 log = logging.getLogger("veteran.gateway")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -56,7 +58,13 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope["app"] = self
-            response = await self._handle(scope, receive)
+            scope[TASK_KEY] = asyncio.current_task()  # cancelled if the client leaves early
+            try:
+                response = await self._handle(scope, receive)
+            except asyncio.CancelledError:
+                if scope.get(GONE_KEY):
+                    return  # the client left; there is nobody to answer
+                raise
             await response(scope, receive, send)  # type: ignore[arg-type]
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)

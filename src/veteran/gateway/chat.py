@@ -9,6 +9,7 @@ trajectory holding the partial answer; a client that goes away cancels the upstr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,6 +38,7 @@ from veteran.types import TrajectoryRecord, now
 
 UPSTREAM_FAILURES = (UpstreamError, UpstreamTimeout, UpstreamRejected)
 DONE = b"data: [DONE]\n\n"
+CLIENT_GONE = "client disconnected before the answer was complete"
 
 
 def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
@@ -77,6 +79,9 @@ async def chat_completions(request: Request) -> Response:
     except UPSTREAM_FAILURES as exc:
         await _capture_failure(gateway, record, exc, started)
         return error_response(exc, out_headers)
+    except asyncio.CancelledError:
+        _capture_gone(gateway, record, started)
+        raise
     record.latency_ms = record.ttft_ms = (time.perf_counter() - started) * 1000
     record.response = answer
     record.usage = answer.get("usage")
@@ -92,6 +97,14 @@ async def _capture_failure(
     record.error = exc.message
     record.latency_ms = (time.perf_counter() - started) * 1000
     await gateway.capture(record)
+
+
+def _capture_gone(gateway: Gateway, record: TrajectoryRecord, started: float) -> None:
+    """The client left before the answer started: the provider call was cancelled."""
+    record.status = "incomplete"
+    record.error = CLIENT_GONE
+    record.latency_ms = (time.perf_counter() - started) * 1000
+    gateway.capture_nowait(record)
 
 
 async def _stream(
@@ -115,6 +128,9 @@ async def _stream(
     except UPSTREAM_FAILURES as failure:
         await _capture_failure(gateway, record, failure, started)
         return error_response(failure, headers)
+    except asyncio.CancelledError:
+        _capture_gone(gateway, record, started)
+        raise
     events = _events(gateway, route, chunks, first, record, started, include_usage)
     return StreamingResponse(
         events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"
@@ -151,7 +167,7 @@ async def _events(
         # The client went away (cancellation) or something broke: keep what was said, stop
         # the provider, and re-raise.
         record.status = "incomplete"
-        record.error = "client disconnected before the answer was complete"
+        record.error = CLIENT_GONE
         _finish(record, assembler, route, started)
         gateway.capture_nowait(record)
         with anyio.CancelScope(shield=True):

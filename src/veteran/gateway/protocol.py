@@ -1,4 +1,11 @@
-"""uvicorn's httptools protocol, with a response's head and body sent in one syscall.
+"""uvicorn's httptools protocol, with a response's head and body sent in one syscall, and the
+request cancelled when its client goes away before the answer started.
+
+A client that disconnects while the gateway still waits for the provider would otherwise keep
+that provider call (and its cost) running to the end: the ASGI app learns of the disconnect
+only when it next reads or writes. So when the connection is lost before the response started,
+the request's task (registered in the scope by `GatewayApp`) is cancelled; the provider call is
+aborted at once. Once a response has started, Starlette's streaming response does the same.
 
 uvicorn writes a response's status line and headers as soon as the app sends
 `http.response.start`, then the body in a second `send()`. On loopback a socket write costs a
@@ -11,7 +18,7 @@ nothing waits longer than that.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,7 +53,21 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+TASK_KEY = "veteran.task"
+GONE_KEY = "veteran.client_gone"
+
+
+class GatewayHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         wrapped = CoalescingTransport(transport, asyncio.get_running_loop())
         super().connection_made(wrapped)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        if cycle is not None and not cycle.response_started:
+            scope = cast(dict[str, Any], cycle.scope)
+            task = scope.get(TASK_KEY)
+            if isinstance(task, asyncio.Task) and not task.done():
+                scope[GONE_KEY] = True
+                task.cancel()

@@ -11,7 +11,7 @@ import uvicorn
 
 from veteran.gateway.app import create_app
 from veteran.gateway.core import Gateway
-from veteran.gateway.protocol import CoalescingHttpToolsProtocol
+from veteran.gateway.protocol import GatewayHttpProtocol
 from veteran.store import Store
 from veteran.workspace import Workspace
 
@@ -30,7 +30,7 @@ def build_gateway(workspace: Workspace) -> Gateway:
 # How uvicorn runs the gateway, in `veteran serve` and in the tests alike.
 UVICORN_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": CoalescingHttpToolsProtocol,
+    "http": GatewayHttpProtocol,
     "access_log": False,
     "proxy_headers": False,  # no request header may change what the gateway believes
     "server_header": False,

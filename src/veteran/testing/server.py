@@ -5,13 +5,17 @@ The socket is bound before uvicorn starts, so port 0 gives a free port that is k
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
+
+T = TypeVar("T")
 
 
 class ServerThread:
@@ -29,6 +33,7 @@ class ServerThread:
             **uvicorn_options,
         }
         self._server: uvicorn.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -42,9 +47,16 @@ class ServerThread:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, **self.options)
         server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-        )
+
+        async def run() -> None:
+            self.loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        def main() -> None:
+            with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+                runner.run(run())
+
+        self._thread = threading.Thread(target=main, name="uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not server.started:
@@ -53,6 +65,11 @@ class ServerThread:
                 raise RuntimeError("server did not start (see the log above)")
             time.sleep(0.01)
         return self
+
+    def call(self, func: Callable[[], Coroutine[Any, Any, T]], timeout: float = 10) -> T:
+        """Run `func()` on the server's event loop and return its result (tests inspect state)."""
+        assert self.loop is not None, "server not started"
+        return asyncio.run_coroutine_threadsafe(func(), self.loop).result(timeout)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
