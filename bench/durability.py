@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import socket
 import statistics
 import sys
 import tempfile
@@ -18,14 +17,9 @@ from pathlib import Path
 
 from veteran.testing.crash import crash_once
 from veteran.testing.fake_upstream import FakeUpstream
+from veteran.testing.server import free_port
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ import platform
 import re
 import shlex
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+
+from veteran.testing.server import free_port, wait_http
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
@@ -69,29 +70,6 @@ class Wrk:
     rps: float
     requests: int
     failed: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    """Poll `url` until it answers 200; fail early if `process` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not answer 200 on {url} within {timeout:.0f}s")
 
 
 def check_post(url: str, model: str) -> None:

@@ -3,7 +3,6 @@ keeps every trajectory whose response a client received in full."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,9 @@ import pytest
 
 from veteran.testing.crash import crash_once
 from veteran.testing.fake_upstream import FakeUpstream
+from veteran.testing.server import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,12 +14,7 @@ import httpx
 import sqlalchemy as sa
 
 from tests.conftest import write_workspace
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from veteran.testing.server import free_port, wait_http
 
 
 def test_sigterm_drains_in_flight_requests_and_flushes_the_writer(tmp_path: Path) -> None:
@@ -38,16 +32,7 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_writer(tmp_path: Path
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    output = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(output) from None
-                time.sleep(0.1)
+        wait_http(f"{url}/healthz", proc, "veteran serve", 60)
         results: list[httpx.Response] = []
 
         def call() -> None:

@@ -158,13 +158,10 @@ def test_awkward_upstream_streams_are_handled(
 
 
 def test_upstream_unreachable_is_502(tmp_path, database_url: str) -> None:  # type: ignore[no-untyped-def]
-    import socket
-
     from tests.conftest import serve, write_workspace
+    from veteran.testing.server import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
+    closed_port = free_port()
     ws = write_workspace(tmp_path / "ws", f"""
         [providers.up]
         kind = "openai"

@@ -16,8 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import orjson
 
 from veteran.providers import http1
 from veteran.store import Store, TrajectoryFilter
+from veteran.testing.server import wait_http
 
 CONFIG = """
 [server]
@@ -93,7 +92,7 @@ def crash_once(workdir: Path, upstream_url: str, *, port: int, concurrency: int 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:
-        _wait_healthy(port, process, startup_timeout)
+        wait_http(f"http://127.0.0.1:{port}/healthz", process, "veteran serve", startup_timeout)
         done, sent = asyncio.run(_load(f"http://127.0.0.1:{port}", process, concurrency,
                                        kill_after))
     finally:
@@ -115,18 +114,3 @@ def crash_once(workdir: Path, upstream_url: str, *, port: int, concurrency: int 
     missing = [t for t in done if t not in stored]
     return CrashResult(sent=sent, completed=len(done), stored=len(stored), missing=missing,
                        integrity=integrity, reopened=reopened)
-
-
-def _wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"veteran serve exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("veteran serve did not become healthy")

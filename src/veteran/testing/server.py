@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,6 +18,29 @@ from typing import Any, TypeVar
 import uvicorn
 
 T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for servers started in another process)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail at once if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:  # refused, reset, timed out, or an HTTP error status
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer 200 on {url} within {timeout:.0f}s")
 
 
 class ServerThread:
