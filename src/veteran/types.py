@@ -42,12 +42,15 @@ class TrajectoryRecord:
     usage: dict[str, Any] | None = None
     cost: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    team: str | None = None
+    attempts: list[dict[str, Any]] | None = None
 
     # Column order of `to_row`, the order the capture writer binds (see store/bulk.py).
     COLUMNS = (
         "id", "episode_id", "function", "variant", "provider", "model", "status", "error",
         "stream", "request", "response", "latency_ms", "ttft_ms", "prompt_tokens",
         "completion_tokens", "total_tokens", "cost", "tags", "created_at", "format_version",
+        "team", "attempts",
     )
 
     def to_row(self) -> tuple[Any, ...]:
@@ -62,7 +65,8 @@ class TrajectoryRecord:
             _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")),
             _int(usage.get("total_tokens")), self.cost,
             orjson.dumps(self.tags).decode() if self.tags else None,
-            self.created_at, FORMAT_VERSION,
+            self.created_at, FORMAT_VERSION, self.team,
+            orjson.dumps(self.attempts).decode() if self.attempts else None,
         )
 
     def tag_rows(self) -> list[tuple[str, str, str]]:
@@ -148,8 +152,10 @@ class Trajectory(_Read):
     cost: float | None
     tags: dict[str, str]
     created_at: float
+    team: str | None = None
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] | None = None
     feedback: list[Feedback] | None = None
 
     @classmethod
@@ -164,7 +170,8 @@ class Trajectory(_Read):
                         completion_tokens=m["completion_tokens"],
                         total_tokens=m["total_tokens"]),
             cost=m["cost"], tags=orjson.loads(m["tags"]) if m["tags"] else {},
-            created_at=m["created_at"],
+            created_at=m["created_at"], team=m["team"],
             request=orjson.loads(m["request"]) if full else None,
             response=orjson.loads(m["response"]) if full and m["response"] else None,
+            attempts=orjson.loads(m["attempts"]) if full and m["attempts"] else None,
         )

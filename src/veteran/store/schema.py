@@ -25,6 +25,7 @@ metadata = MetaData(
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     }
 )
 
@@ -51,6 +52,8 @@ trajectories = Table(
     Column("tags", Text),
     Column("created_at", Float(53), nullable=False),
     Column("format_version", Integer, nullable=False),
+    Column("team", String(64)),  # the API key's team; NULL when the gateway runs without keys
+    Column("attempts", Text),  # JSON list: every provider call made for this trajectory
     # Listings page through the primary key: ids are UUIDv7 carrying created_at (store.new_id).
     # Each index costs every captured call a page write (measured: 77 µs vs 51 µs per single-row
     # commit with two more indexes), so only what feedback needs is indexed.
@@ -83,7 +86,35 @@ feedback = Table(
     Column("comment", Text),
     Column("created_at", Float(53), nullable=False),
     Column("format_version", Integer, nullable=False),
+    Column("team", String(64)),
     Index(None, "trajectory_id"),
     Index(None, "episode_id"),
     Index(None, "metric"),
+)
+
+# API keys: only a SHA-256 of each key is stored (keys are 256-bit random, so a fast hash is
+# enough); `prefix` is the key's first characters, shown in listings to tell keys apart.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128)),
+    Column("team", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # app | viewer | admin
+    Column("prefix", String(16), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("limits", Text),  # JSON: per-key limits, or NULL
+    Column("created_at", Float(53), nullable=False),
+    Column("revoked_at", Float(53)),
+)
+
+# Providers switched off by an operator (`veteran providers disable NAME`); a running gateway
+# polls this table, so the switch takes effect without a restart.
+provider_switches = Table(
+    "provider_switches",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("changed_at", Float(53), nullable=False),
 )
