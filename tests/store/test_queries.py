@@ -12,8 +12,8 @@ BASE = 1_795_000_000.0
 
 
 def test_ids_carry_their_time_and_floors_bound_them() -> None:
-    # ordered to the millisecond (within one, UUIDv7's low bits are random)
-    times = [BASE + i * 0.0013 + random.random() * 0.0002 for i in range(2000)]
+    # ordered within a millisecond too: calls a few microseconds apart sort in order
+    times = [BASE + i * 0.000005 + random.random() * 0.000001 for i in range(2000)]
     ids = [new_id(t) for t in times]
     assert ids == sorted(ids)
     for t, id in zip(times, ids, strict=True):
@@ -22,6 +22,16 @@ def test_ids_carry_their_time_and_floors_bound_them() -> None:
     for ms in range(1_795_000_000_000, 1_795_000_000_050):
         for t in (ms / 1000, (ms - 1e-6) / 1000, (ms + 1e-6) / 1000):
             assert id_floor(id_ms(t)) <= new_id(t) < id_floor(id_ms(t) + 1)
+
+
+def test_ids_are_rfc_9562_version_7_and_unique() -> None:
+    import uuid
+
+    ids = {new_id(BASE) for _ in range(10_000)}  # the same instant: the random bits differ
+    assert len(ids) == 10_000
+    parsed = uuid.UUID(next(iter(ids)))
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert int(parsed.hex[:12], 16) == int(BASE * 1000)
 
 
 def test_time_filters_pages_and_order_with_imported_history(store: Store) -> None:

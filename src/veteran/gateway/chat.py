@@ -1,4 +1,5 @@
-"""`POST /v1/chat/completions`: route, call, stream, capture.
+"""`POST /v1/chat/completions` and the chat pipeline every surface shares: route, call, stream,
+capture.
 
 The hot path parses the body once (orjson), checks what it relies on, calls the provider, and
 hands the trajectory to the capture writer. In durable mode the last byte a client receives
@@ -15,7 +16,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -25,19 +25,18 @@ from veteran.errors import (
     UpstreamError,
     UpstreamRejected,
     UpstreamTimeout,
-    to_openai_error,
 )
 from veteran.gateway.assemble import StreamAssembler
 from veteran.gateway.core import Gateway, cost
-from veteran.gateway.http import JSON, error_response, read_json_object
+from veteran.gateway.http import read_json_object
 from veteran.gateway.routing import Route
+from veteran.gateway.surface import OPENAI, StreamRenderer, Surface
 from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
 from veteran.providers.base import ModelRequest
 from veteran.store import new_id
 from veteran.types import TrajectoryRecord, now
 
 UPSTREAM_FAILURES = (UpstreamError, UpstreamTimeout, UpstreamRejected)
-DONE = b"data: [DONE]\n\n"
 CLIENT_GONE = "client disconnected before the answer was complete"
 
 
@@ -56,6 +55,15 @@ async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     body = await read_json_object(request, gateway.max_body)
     check_chat(body)
+    return await serve_chat(request, body, OPENAI, started)
+
+
+async def serve_chat(
+    request: Request, body: dict[str, Any], surface: Surface, started: float
+) -> Response:
+    """Serve a checked chat-completions `body` (already translated by a non-OpenAI surface),
+    answering in `surface`'s format. `started` is `time.perf_counter()` at the request's start."""
+    gateway: Gateway = request.app.state.gateway
     headers = request.headers
     tags = parse_tags(headers.get("x-veteran-tags"), body.get("veteran_tags"))
     episode = headers.get("x-veteran-episode-id")
@@ -72,13 +80,13 @@ async def chat_completions(request: Request) -> Response:
     if route.variant is not None:
         out_headers["x-veteran-variant"] = route.variant
     if record.stream:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await _stream(gateway, route, call, record, out_headers, started, include_usage)
+        renderer = surface.renderer(body)
+        return await _stream(gateway, route, call, record, out_headers, started, surface, renderer)
     try:
         answer = await route.provider.complete(call)
     except UPSTREAM_FAILURES as exc:
         await _capture_failure(gateway, record, exc, started)
-        return error_response(exc, out_headers)
+        return surface.error(exc, out_headers)
     except asyncio.CancelledError:
         _capture_gone(gateway, record, started)
         raise
@@ -87,7 +95,7 @@ async def chat_completions(request: Request) -> Response:
     record.usage = answer.get("usage")
     record.cost = cost(route.prices, record.usage)
     await gateway.capture(record)
-    return Response(orjson.dumps(answer), headers=out_headers, media_type=JSON)
+    return surface.answer(answer, out_headers)
 
 
 async def _capture_failure(
@@ -114,7 +122,8 @@ async def _stream(
     record: TrajectoryRecord,
     headers: dict[str, str],
     started: float,
-    include_usage: bool,
+    surface: Surface,
+    renderer: StreamRenderer,
 ) -> Response:
     chunks = route.provider.stream(call)
     # The first chunk is awaited before answering, so a provider that fails outright gets a
@@ -124,14 +133,14 @@ async def _stream(
     except StopAsyncIteration:
         exc: HTTPError = StreamInterrupted(f"provider {route.provider.name!r} sent an empty stream")
         await _capture_failure(gateway, record, exc, started)
-        return error_response(exc, headers)
+        return surface.error(exc, headers)
     except UPSTREAM_FAILURES as failure:
         await _capture_failure(gateway, record, failure, started)
-        return error_response(failure, headers)
+        return surface.error(failure, headers)
     except asyncio.CancelledError:
         _capture_gone(gateway, record, started)
         raise
-    events = _events(gateway, route, chunks, first, record, started, include_usage)
+    events = _events(gateway, route, chunks, first, record, started, renderer)
     return StreamingResponse(
         events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"
     )
@@ -144,7 +153,7 @@ async def _events(
     first: dict[str, Any],
     record: TrajectoryRecord,
     started: float,
-    include_usage: bool,
+    renderer: StreamRenderer,
 ) -> AsyncIterator[bytes]:
     assembler = StreamAssembler()
     chunk: dict[str, Any] | None = first
@@ -153,15 +162,16 @@ async def _events(
             if record.ttft_ms is None and _has_output(chunk):
                 record.ttft_ms = (time.perf_counter() - started) * 1000
             assembler.add(chunk)
-            if include_usage or chunk.get("choices"):
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            out = renderer.chunk(chunk)
+            if out:
+                yield out
             chunk = await anext(chunks, None)
     except HTTPError as exc:
         record.status = "incomplete"
         record.error = exc.message
         _finish(record, assembler, route, started)
         await gateway.capture(record)
-        yield b"data: " + orjson.dumps(to_openai_error(exc)) + b"\n\n"
+        yield renderer.error(exc)
         return
     except BaseException:
         # The client went away (cancellation) or something broke: keep what was said, stop
@@ -175,7 +185,7 @@ async def _events(
         raise
     _finish(record, assembler, route, started)
     await gateway.capture(record)
-    yield DONE
+    yield renderer.done()
 
 
 def _has_output(chunk: dict[str, Any]) -> bool:

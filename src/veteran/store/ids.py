@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-import uuid_utils
+import os
+import time
+
+SUB_MS_STEPS = 4096  # the 12 bits after the version hold the fraction of the millisecond
 
 
 def new_id(at: float | None = None) -> str:
-    """A UUIDv7: unique across gateway replicas, and ordered by time. Given `at` (UNIX seconds)
-    it carries that time, so a trajectory's id sorts with its `created_at` (to the millisecond)
-    and listings page through the primary key instead of a separate time index."""
-    if at is None:
-        return str(uuid_utils.uuid7())
-    return str(uuid_utils.uuid7(nanoseconds=int(at * 1e9)))
+    """A UUIDv7 (RFC 9562): unique across gateway replicas, and ordered by time. Given `at` (UNIX
+    seconds) it carries that time, so a trajectory's id sorts with its `created_at` and listings
+    page through the primary key instead of a separate time index.
+
+    The 12 bits after the version carry the fraction of the millisecond (RFC 9562 section 6.2,
+    method 3), so ids made a quarter of a microsecond or more apart sort in the order they were
+    made; the last 62 bits are random."""
+    ns = int((time.time() if at is None else at) * 1e9)
+    ms, sub_ms = divmod(ns, 1_000_000)
+    fraction = sub_ms * SUB_MS_STEPS // 1_000_000
+    random_62 = int.from_bytes(os.urandom(8)) >> 2
+    value = (ms << 80) | (0x7 << 76) | (fraction << 64) | (0b10 << 62) | random_62
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def id_ms(at: float) -> int:
