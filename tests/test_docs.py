@@ -14,10 +14,11 @@ from veteran.config import (
     FunctionConfig,
     MetricConfig,
     ServerConfig,
+    TeamConfig,
     VariantConfig,
 )
 from veteran.gateway import Gateway, create_app
-from veteran.providers.base import ModelInfo
+from veteran.providers.base import BreakerSettings, ModelInfo, RetrySettings
 from veteran.providers.registry import kinds, provider_class
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -37,7 +38,9 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "config.md").read_text(encoding="utf-8")
     models: list[type[BaseModel]] = [
         Config, ServerConfig, CaptureConfig, FunctionConfig, VariantConfig, MetricConfig,
-        ModelInfo, *(provider_class(kind).Settings for kind in kinds()),
+        TeamConfig,
+        ModelInfo, RetrySettings, BreakerSettings,
+        *(provider_class(kind).Settings for kind in kinds()),
     ]
     missing = {
         f"{model.__name__}.{name}"

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from veteran.errors import ConfigError
 from veteran.providers.base import ProviderSettings
@@ -30,6 +30,11 @@ class VariantConfig(_Strict):
     weight: float = Field(default=1.0, ge=0)
     system: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # Replace the provider's retry count and timeouts for this variant's calls.
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    connect_timeout: float | None = Field(default=None, gt=0)
+    read_timeout: float | None = Field(default=None, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0)
 
     @property
     def provider(self) -> str:
@@ -43,6 +48,9 @@ class VariantConfig(_Strict):
 class FunctionConfig(_Strict):
     system: str | None = None
     variants: dict[str, VariantConfig] = Field(min_length=1)
+    # Variants tried in this order when the chosen one fails (a fallback-only variant has
+    # weight 0). Not used when the client pins a variant with x-veteran-variant.
+    fallbacks: list[str] = Field(default_factory=list)
 
     @field_validator("variants")
     @classmethod
@@ -52,6 +60,20 @@ class FunctionConfig(_Strict):
         if sum(v.weight for v in variants.values()) <= 0:
             raise ValueError("at least one variant needs a weight above 0")
         return variants
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks(cls, fallbacks: list[str], info: ValidationInfo) -> list[str]:
+        variants = info.data.get("variants") or {}
+        for name in fallbacks:
+            if name not in variants:
+                raise ValueError(
+                    f"fallback {name!r} is not a variant of this function "
+                    f"(variants: {', '.join(variants)})"
+                )
+        if len(set(fallbacks)) != len(fallbacks):
+            raise ValueError("a variant is listed twice")
+        return fallbacks
 
 
 class MetricConfig(_Strict):
@@ -73,6 +95,16 @@ class CaptureConfig(_Strict):
     batch_max: int = Field(default=512, ge=1, le=100_000)
     # SQLite `synchronous`: "normal" survives a process crash (kill -9); "full" also a power cut.
     sqlite_synchronous: Literal["normal", "full"] = "normal"
+    # Bound of the on-disk spool (workspace `spool/`) that holds captures while the store is away.
+    spool_max_bytes: int = Field(default=1 << 30, ge=1024)
+
+
+class TeamConfig(_Strict):
+    """Limits on a team's model calls, over all its keys (see docs/security.md)."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    spend_per_day: float | None = Field(default=None, gt=0)
 
 
 class Config(_Strict):
@@ -82,6 +114,7 @@ class Config(_Strict):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    teams: dict[str, TeamConfig] = Field(default_factory=dict)
 
 
 def _check_name(name: str) -> None:
@@ -115,7 +148,7 @@ def parse_config(raw: dict[str, Any], shown: str = "veteran.toml") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, shown, prefix=()) from None
-    for kind_table in ("functions", "metrics"):
+    for kind_table in ("functions", "metrics", "teams"):
         for name in getattr(config, kind_table):
             try:
                 _check_name(name)

@@ -7,8 +7,11 @@ VeteranError                      user-facing root: every message is safe to sho
 └── HTTPError                     carries an HTTP status and an OpenAI error `type`
     ├── BadRequest          400   the request is malformed or asks for something invalid
     │   └── Unsupported     400   the chosen provider cannot do what the request asks
-    ├── NotFound            404   unknown model, trajectory or episode
+    ├── Unauthorized        401   no API key, or an unknown or revoked one
+    ├── PermissionDenied    403   the key's role may not do this
+    ├── NotFound            404   unknown model, trajectory or episode (or another team's)
     ├── PayloadTooLarge     413   body over the configured limit
+    ├── RateLimited         429   a key or team is over a limit (`retry-after` header)
     ├── UpstreamRejected    4xx   the provider refused the request itself (its status kept)
     ├── UpstreamError       502   the provider failed (connection, 5xx, bad answer)
     │   └── StreamInterrupted     the provider's stream broke part-way
@@ -16,11 +19,12 @@ VeteranError                      user-facing root: every message is safe to sho
 ```
 
 Messages never contain secrets: provider keys are scrubbed before an upstream message is
-wrapped (see `providers.openai`).
+wrapped (see `providers.openai`), and no message quotes an API key a client sent.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -50,6 +54,7 @@ class StoreError(VeteranError):
 class HTTPError(VeteranError):
     status: int = 500
     type: str = "server_error"
+    headers: dict[str, str] | None = None  # sent with the error response (e.g. retry-after)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -69,6 +74,23 @@ class Unsupported(BadRequest):
         super().__init__(message, param=param, code="unsupported")
 
 
+class Unauthorized(HTTPError):
+    status = 401
+    type = "authentication_error"
+    headers = {"www-authenticate": 'Bearer realm="veteran"'}
+
+    def __init__(self, message: str, *, code: str = "invalid_api_key") -> None:
+        super().__init__(message, code=code)
+
+
+class PermissionDenied(HTTPError):
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="forbidden")
+
+
 class NotFound(HTTPError):
     status = 404
     type = "not_found_error"
@@ -86,25 +108,68 @@ class PayloadTooLarge(HTTPError):
         )
 
 
+class RateLimited(HTTPError):
+    """A key or team is over one of its limits; retry after `retry_after` seconds."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = {"retry-after": str(self.retry_after)}
+
+
 class UpstreamRejected(HTTPError):
-    """The provider answered 4xx about the request itself (e.g. context too long)."""
+    """The provider answered 4xx about the request itself (e.g. context too long), or 429."""
 
     type = "invalid_request_error"
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message, code="upstream_rejected")
         self.status = status
+        self.upstream_status = status
+        self.retry_after = retry_after  # seconds, from the provider's Retry-After header
+        if status == 429:
+            self.type = "rate_limit_error"
+            self.headers = _retry_after_header(retry_after)
 
 
 class UpstreamError(HTTPError):
+    """The provider failed: no connection, a 5xx, a broken answer, or our credentials refused.
+    `upstream_status` is None when no HTTP answer came (connection refused, reset, ...)."""
+
     status = 502
     type = "upstream_error"
 
     def __init__(
-        self, message: str, *, upstream_status: int | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.upstream_status = upstream_status
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(UpstreamError):
+    """No provider could be tried: switched off by an operator, or its circuit is open."""
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, code="provider_unavailable", retry_after=retry_after)
+        self.headers = _retry_after_header(retry_after)
+
+
+def _retry_after_header(seconds: float | None) -> dict[str, str] | None:
+    """`retry-after` for the client, in whole seconds (at least 1), when there is a figure."""
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return {"retry-after": str(max(1, math.ceil(seconds)))}
 
 
 class StreamInterrupted(UpstreamError):

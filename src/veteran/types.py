@@ -44,13 +44,14 @@ class TrajectoryRecord:
     tags: dict[str, str] = field(default_factory=dict)
     team: str | None = None
     attempts: list[dict[str, Any]] | None = None
+    key_id: str | None = None  # the API key's id, never the key
 
     # Column order of `to_row`, the order the capture writer binds (see store/bulk.py).
     COLUMNS = (
         "id", "episode_id", "function", "variant", "provider", "model", "status", "error",
         "stream", "request", "response", "latency_ms", "ttft_ms", "prompt_tokens",
         "completion_tokens", "total_tokens", "cost", "tags", "created_at", "format_version",
-        "team", "attempts",
+        "team", "attempts", "key_id",
     )
 
     def to_row(self) -> tuple[Any, ...]:
@@ -67,6 +68,7 @@ class TrajectoryRecord:
             orjson.dumps(self.tags).decode() if self.tags else None,
             self.created_at, FORMAT_VERSION, self.team,
             orjson.dumps(self.attempts).decode() if self.attempts else None,
+            self.key_id,
         )
 
     def tag_rows(self) -> list[tuple[str, str, str]]:
@@ -153,6 +155,7 @@ class Trajectory(_Read):
     tags: dict[str, str]
     created_at: float
     team: str | None = None
+    key_id: str | None = None
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] | None = None
@@ -170,7 +173,7 @@ class Trajectory(_Read):
                         completion_tokens=m["completion_tokens"],
                         total_tokens=m["total_tokens"]),
             cost=m["cost"], tags=orjson.loads(m["tags"]) if m["tags"] else {},
-            created_at=m["created_at"], team=m["team"],
+            created_at=m["created_at"], team=m["team"], key_id=m["key_id"],
             request=orjson.loads(m["request"]) if full else None,
             response=orjson.loads(m["response"]) if full and m["response"] else None,
             attempts=orjson.loads(m["attempts"]) if full and m["attempts"] else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -38,6 +39,26 @@ def test_complete_and_stream(upstream: FakeUpstream) -> None:
     asyncio.run(main())
 
 
+@dataclass
+class Answer:
+    """What `_rejection` reads of an `http1.Response`."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def test_retry_after_is_read_from_the_answer(upstream: FakeUpstream) -> None:
+    p = provider(upstream.url)
+    seconds = p._rejection(Answer(429, [(b"Retry-After", b"7")]), b"{}")
+    assert isinstance(seconds, UpstreamRejected) and seconds.retry_after == 7.0
+    assert seconds.type == "rate_limit_error"
+    date = p._rejection(
+        Answer(503, [(b"retry-after", b"Wed, 21 Oct 2015 07:28:00 GMT")]), b"{}")
+    assert isinstance(date, UpstreamError) and date.retry_after == 0.0  # a date in the past
+    junk = p._rejection(Answer(503, [(b"retry-after", b"soon")]), b"{}")
+    assert isinstance(junk, UpstreamError) and junk.retry_after is None
+
+
 def test_api_key_is_sent_and_never_echoed(
     upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,13 +68,15 @@ def test_api_key_is_sent_and_never_echoed(
         p = provider(upstream.url, api_key_env="UP_KEY")
         await p.start()
         try:
-            error = p._rejection(400, b'{"error": {"message": "bad key sk-secret-123 here"}}')
+            error = p._rejection(
+                Answer(400), b'{"error": {"message": "bad key sk-secret-123 here"}}')
             assert isinstance(error, UpstreamRejected)
             assert "sk-secret-123" not in str(error) and "***" in str(error)
             with pytest.raises(StreamInterrupted) as caught:
                 p._chunk('{"error": {"message": "oops sk-secret-123"}}')
             assert "sk-secret-123" not in str(caught.value)
-            error = p._rejection(401, b'{"error": {"message": "Incorrect API key sk-secret-123"}}')
+            error = p._rejection(
+                Answer(401), b'{"error": {"message": "Incorrect API key sk-secret-123"}}')
             assert isinstance(error, UpstreamError) and "sk-secret-123" not in str(error)
         finally:
             await p.close()

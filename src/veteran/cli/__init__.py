@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from veteran.cli import feedback, init, serve, trajectories
+from veteran.cli import feedback, init, keys, providers, serve, trajectories
 from veteran.errors import VeteranError
 
 
@@ -20,6 +20,8 @@ cli.add_command(serve.serve)
 cli.add_command(init.init)
 cli.add_command(trajectories.trajectories)
 cli.add_command(feedback.feedback)
+cli.add_command(keys.keys)
+cli.add_command(providers.providers)
 
 
 def main() -> None:

@@ -19,35 +19,19 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from veteran.errors import (
-    HTTPError,
-    StreamInterrupted,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-)
+from veteran.access import admit
+from veteran.errors import HTTPError
 from veteran.gateway.assemble import StreamAssembler
 from veteran.gateway.core import Gateway, cost
 from veteran.gateway.http import read_json_object
+from veteran.gateway.resilience import UPSTREAM_FAILURES
 from veteran.gateway.routing import Route
 from veteran.gateway.surface import OPENAI, StreamRenderer, Surface
 from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
-from veteran.providers.base import ModelRequest
 from veteran.store import new_id
 from veteran.types import TrajectoryRecord, now
 
-UPSTREAM_FAILURES = (UpstreamError, UpstreamTimeout, UpstreamRejected)
 CLIENT_GONE = "client disconnected before the answer was complete"
-
-
-def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
-    """What the provider receives: variant defaults under the request, the system prompt first."""
-    out = {**route.params, **body} if route.params else dict(body)
-    out.pop("veteran_tags", None)
-    out["model"] = route.model
-    if route.system:
-        out["messages"] = [{"role": "system", "content": route.system}, *body["messages"]]
-    return out
 
 
 async def chat_completions(request: Request) -> Response:
@@ -69,33 +53,38 @@ async def serve_chat(
     episode = headers.get("x-veteran-episode-id")
     episode_id = check_episode_id(episode) if episode is not None else new_id()
     route = gateway.router.resolve(body["model"], headers.get("x-veteran-variant"))
-    call = ModelRequest(model=route.model, body=upstream_body(body, route))
     created_at = now()
     record = TrajectoryRecord(
-        id=new_id(created_at), episode_id=episode_id, request=call.body, created_at=created_at,
-        function=route.function, variant=route.variant, provider=route.provider.name,
-        model=route.model, stream=bool(body.get("stream")), tags=tags,
+        id=new_id(created_at), episode_id=episode_id, request=body, created_at=created_at,
+        function=route.function, stream=bool(body.get("stream")), tags=tags,
     )
+    admit(request.scope, record, body, route)  # team, key; 429 here stores nothing
     out_headers = {"x-veteran-trajectory-id": record.id, "x-veteran-episode-id": episode_id}
-    if route.variant is not None:
-        out_headers["x-veteran-variant"] = route.variant
     if record.stream:
         renderer = surface.renderer(body)
-        return await _stream(gateway, route, call, record, out_headers, started, surface, renderer)
+        return await _stream(gateway, route, body, record, out_headers, started, surface, renderer)
     try:
-        answer = await route.provider.complete(call)
+        answer, route = await gateway.caller.complete(route, body, record)
     except UPSTREAM_FAILURES as exc:
         await _capture_failure(gateway, record, exc, started)
-        return surface.error(exc, out_headers)
+        return surface.error(exc, _answered_by(out_headers, record))
     except asyncio.CancelledError:
         _capture_gone(gateway, record, started)
         raise
+    _answered_by(out_headers, record)
     record.latency_ms = record.ttft_ms = (time.perf_counter() - started) * 1000
     record.response = answer
     record.usage = answer.get("usage")
     record.cost = cost(route.prices, record.usage)
     await gateway.capture(record)
     return surface.answer(answer, out_headers)
+
+
+def _answered_by(headers: dict[str, str], record: TrajectoryRecord) -> dict[str, str]:
+    """`x-veteran-variant`: the variant that answered (a fallback's, when one took over)."""
+    if record.variant is not None:
+        headers["x-veteran-variant"] = record.variant
+    return headers
 
 
 async def _capture_failure(
@@ -118,28 +107,25 @@ def _capture_gone(gateway: Gateway, record: TrajectoryRecord, started: float) ->
 async def _stream(
     gateway: Gateway,
     route: Route,
-    call: ModelRequest,
+    body: dict[str, Any],
     record: TrajectoryRecord,
     headers: dict[str, str],
     started: float,
     surface: Surface,
     renderer: StreamRenderer,
 ) -> Response:
-    chunks = route.provider.stream(call)
     # The first chunk is awaited before answering, so a provider that fails outright gets a
-    # proper HTTP error status rather than a 200 stream with an error inside.
+    # proper HTTP error status rather than a 200 stream with an error inside (and retries and
+    # fallbacks can still take over).
     try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        exc: HTTPError = StreamInterrupted(f"provider {route.provider.name!r} sent an empty stream")
-        await _capture_failure(gateway, record, exc, started)
-        return surface.error(exc, headers)
+        (first, chunks), route = await gateway.caller.stream(route, body, record)
     except UPSTREAM_FAILURES as failure:
         await _capture_failure(gateway, record, failure, started)
-        return surface.error(failure, headers)
+        return surface.error(failure, _answered_by(headers, record))
     except asyncio.CancelledError:
         _capture_gone(gateway, record, started)
         raise
+    _answered_by(headers, record)
     events = _events(gateway, route, chunks, first, record, started, renderer)
     return StreamingResponse(
         events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from veteran.config import Config
+from veteran.gateway.resilience import Caller
 from veteran.gateway.routing import Router
 from veteran.providers.base import ModelInfo, Provider
 from veteran.providers.registry import provider_class
@@ -16,7 +20,9 @@ log = logging.getLogger("veteran.gateway")
 
 
 class Gateway:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, *, spool_dir: Path | None = None) -> None:
+        """`spool_dir`: where captures wait while the store is unavailable (the workspace's
+        `spool/` under `veteran serve`); without it they are dropped and counted."""
         self.config = config
         self.store = store
         self.providers: dict[str, Provider] = {
@@ -24,11 +30,18 @@ class Gateway:
             for name, settings in config.providers.items()
         }
         self.router = Router(config, self.providers)
-        self.writer: CaptureWriter = store.writer(batch_max=config.capture.batch_max)
+        self.caller = Caller(self.providers, disabled={})
+        self.switch_poll_interval = 1.0  # seconds: how soon `veteran providers disable` applies
+        self._switch_poller: asyncio.Task[None] | None = None
+        self.writer: CaptureWriter = store.writer(
+            batch_max=config.capture.batch_max, spool_dir=spool_dir,
+            spool_max_bytes=config.capture.spool_max_bytes,
+        )
         self.durable = config.capture.durable
         self.max_body = config.server.max_body_bytes
 
     async def start(self) -> None:
+        await self.refresh_switches()
         self.writer.start()
         started: list[Provider] = []
         try:
@@ -40,8 +53,38 @@ class Gateway:
                 await provider.close()
             await self.writer.close()
             raise
+        self._switch_poller = asyncio.create_task(self._poll_switches(), name="veteran-switches")
+
+    async def refresh_switches(self) -> None:
+        """Read which providers an operator switched off (the store is the source of truth)."""
+        disabled = await asyncio.to_thread(self.store.disabled_providers)
+        if disabled != self.caller.disabled:
+            for name in disabled.keys() - self.caller.disabled.keys():
+                log.warning("provider %s switched off by an operator", name)
+            for name in self.caller.disabled.keys() - disabled.keys():
+                log.warning("provider %s switched back on", name)
+            self.caller.disabled = disabled
+
+    async def _poll_switches(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.switch_poll_interval)
+            try:
+                await self.refresh_switches()
+            except Exception as exc:  # the store is away: keep the last known switches
+                if not failing:
+                    log.warning("reading provider switches failed (%s); keeping the last known "
+                                "ones until the store answers", type(exc).__name__)
+                failing = True
+            else:
+                failing = False
 
     async def close(self) -> None:
+        if self._switch_poller is not None:
+            self._switch_poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._switch_poller
+            self._switch_poller = None
         for provider in self.providers.values():
             try:
                 await provider.close()

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from veteran.access import principal_of
 from veteran.config import MetricConfig
 from veteran.errors import BadRequest
 from veteran.gateway.core import Gateway
@@ -87,5 +88,6 @@ async def post_feedback(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     body = await read_json_object(request, gateway.max_body)
     fields = parse_feedback(body, gateway.config.metrics)
-    item = await asyncio.to_thread(lambda: gateway.store.add_feedback(**fields))
+    team = principal_of(request.scope).team  # only the key's team's trajectories and episodes
+    item = await asyncio.to_thread(lambda: gateway.store.add_feedback(**fields, team=team))
     return json_response(item.model_dump(mode="json"))

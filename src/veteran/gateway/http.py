@@ -23,6 +23,8 @@ def json_response(
 
 
 def error_response(exc: HTTPError, headers: Mapping[str, str] | None = None) -> Response:
+    if exc.headers:
+        headers = {**exc.headers, **headers} if headers else exc.headers
     return json_response(to_openai_error(exc), exc.status, headers)
 
 

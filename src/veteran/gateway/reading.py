@@ -8,6 +8,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from veteran.access import principal_of
 from veteran.errors import BadRequest
 from veteran.gateway.core import Gateway
 from veteran.gateway.http import json_response
@@ -60,6 +61,7 @@ async def list_trajectories(request: Request) -> Response:
         since=parse_time(q["since"], "since") if "since" in q else None,
         until=parse_time(q["until"], "until") if "until" in q else None,
         metric=q.get("metric"), tags=parse_tag_filters(q.getlist("tag")),
+        team=principal_of(request.scope).team,
     )
     limit, cursor = parse_limit(q.get("limit")), q.get("cursor")
     page, next_cursor = await asyncio.to_thread(
@@ -75,7 +77,10 @@ async def list_trajectories(request: Request) -> Response:
 
 async def get_trajectory(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    trajectory = await asyncio.to_thread(gateway.store.trajectory, request.path_params["id"])
+    team = principal_of(request.scope).team  # another team's id is a 404, like an unknown one
+    trajectory = await asyncio.to_thread(
+        lambda: gateway.store.trajectory(request.path_params["id"], team=team)
+    )
     return json_response(trajectory.model_dump(mode="json"))
 
 
@@ -108,5 +113,8 @@ async def healthz(request: Request) -> Response:
         "captured": writer.written,
         "capture_dropped": writer.dropped,
         "capture_batches": writer.batches,
+        "capture_spooled": writer.spooled,  # waiting on disk for the store to come back
         "providers": sorted(gateway.providers),
+        # closed | open (marked down) | half-open (next call probes) | disabled (by an operator)
+        "provider_states": gateway.caller.states(),
     })

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veteran.providers.http1 import Timeouts
 from veteran.providers.shapes import completion_to_chunks
 
 
@@ -31,6 +32,29 @@ class ModelInfo(BaseModel):
     output_per_mtok: float | None = Field(default=None, ge=0)
 
 
+class RetrySettings(BaseModel):
+    """`[providers.NAME.retry]`: how failed calls to a provider are retried (gateway/resilience.py).
+    Only retryable failures are retried: no connection, 429, 500, 502, 503, 504, 529."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_retries: int = Field(default=2, ge=0, le=10)
+    backoff_initial: float = Field(default=0.25, gt=0, le=60)  # seconds before the first retry
+    backoff_max: float = Field(default=8.0, gt=0, le=600)  # cap of the doubling backoff
+    # A Retry-After longer than this is not waited for: the call moves on to the fallbacks.
+    retry_after_max: float = Field(default=30.0, ge=0, le=3600)
+
+
+class BreakerSettings(BaseModel):
+    """`[providers.NAME.breaker]`: after `failures` failed calls in a row the provider is marked
+    down for `cooldown` seconds; then one probe call decides whether it is back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    cooldown: float = Field(default=30.0, gt=0, le=86400)
+
+
 class ProviderSettings(BaseModel):
     """Settings shared by every provider; a provider's own `Settings` subclass adds its keys."""
 
@@ -38,6 +62,8 @@ class ProviderSettings(BaseModel):
 
     kind: str
     models: dict[str, ModelInfo] = Field(default_factory=dict)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     def knows_model(self, name: str) -> bool:
         """Whether `PROVIDER/name` is servable. Default: any (remote servers know their own)."""
@@ -50,10 +76,12 @@ class ProviderSettings(BaseModel):
 
 @dataclass(slots=True)
 class ModelRequest:
-    """One call to a provider: its model name and the OpenAI-shaped body to send."""
+    """One call to a provider: its model name, the OpenAI-shaped body to send, and timeouts
+    that replace the provider's own for this call (a variant's), if any."""
 
     model: str
     body: dict[str, Any]
+    timeouts: Timeouts | None = None
 
 
 class Provider(ABC):

@@ -15,7 +15,9 @@ not follow a server elsewhere.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -245,26 +247,28 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(max_connections)
         self._open: set[_Connection] = set()
 
-    def request(self, method: str, path: str, headers: bytes, body: bytes) -> RequestContext:
+    def request(self, method: str, path: str, headers: bytes, body: bytes,
+                timeouts: Timeouts | None = None) -> RequestContext:
         """`async with pool.request("POST", "/chat/completions", headers, body) as response:`
 
         `path` is appended to the base URL's path and may carry a query string; `headers` are
-        ready-made `Name: value\\r\\n` lines (see `header_block`).
+        ready-made `Name: value\\r\\n` lines (see `header_block`). `timeouts` replaces the
+        pool's for this request (a variant's own timeouts).
         """
         head = (
             f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode()
             + b"Host: " + self._host_header + b"\r\n" + headers
             + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
-        return RequestContext(self, head + body)
+        return RequestContext(self, head + body, timeouts or self.timeouts)
 
-    async def _send(self, payload: bytes) -> Response:
-        deadline = asyncio.get_running_loop().time() + self.timeouts.total
+    async def _send(self, payload: bytes, timeouts: Timeouts) -> Response:
+        deadline = asyncio.get_running_loop().time() + timeouts.total
         await self._slots.acquire()
         try:
             for attempt in (0, 1):
-                conn = await self._connection(fresh=attempt == 1)
-                conn.start(payload, self.timeouts.read, deadline)
+                conn = await self._connection(fresh=attempt == 1, connect=timeouts.connect)
+                conn.start(payload, timeouts.read, deadline)
                 try:
                     status = await conn.head
                 except ConnectionClosed:
@@ -281,7 +285,7 @@ class ConnectionPool:
             raise
         raise AssertionError("unreachable")
 
-    async def _connection(self, *, fresh: bool) -> _Connection:
+    async def _connection(self, *, fresh: bool, connect: float) -> _Connection:
         while self._idle and not fresh:
             conn = self._idle.pop()
             if not conn.closed:
@@ -289,13 +293,13 @@ class ConnectionPool:
             self._open.discard(conn)
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.timeouts.connect):
+            async with asyncio.timeout(connect):
                 _, conn = await loop.create_connection(
                     lambda: _Connection(loop), self.host, self.port, ssl=self.ssl,
                     server_hostname=self.host if self.ssl else None,
                 )
         except TimeoutError:
-            raise ConnectError(f"connect timed out after {self.timeouts.connect:g} s") from None
+            raise ConnectError(f"connect timed out after {connect:g} s") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect: {exc.strerror or type(exc).__name__}") from None
         self._open.add(conn)
@@ -323,19 +327,35 @@ class ConnectionPool:
 
 
 class RequestContext:
-    def __init__(self, pool: ConnectionPool, payload: bytes) -> None:
+    def __init__(self, pool: ConnectionPool, payload: bytes, timeouts: Timeouts) -> None:
         self._pool = pool
         self._payload = payload
+        self._timeouts = timeouts
         self._response: Response | None = None
 
     async def __aenter__(self) -> Response:
-        self._response = await self._pool._send(self._payload)
+        self._response = await self._pool._send(self._payload, self._timeouts)
         return self._response
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         if self._response is not None:
             self._response.release()
+
+
+def retry_after(headers: list[tuple[bytes, bytes]]) -> float | None:
+    """Seconds asked for by a `Retry-After` header (delay-seconds or an HTTP date), if any."""
+    for name, value in headers:
+        if name.lower() != b"retry-after":
+            continue
+        text = value.decode("latin-1").strip()
+        try:
+            return max(float(text), 0.0) if text.isascii() and text[:1].isdigit() else max(
+                email.utils.parsedate_to_datetime(text).timestamp() - time.time(), 0.0
+            )
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
 
 
 def header_block(headers: dict[str, str]) -> bytes:

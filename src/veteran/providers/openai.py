@@ -94,17 +94,19 @@ class OpenAIProvider(Provider):
             await self._pool.close()
             self._pool = None
 
-    def _post(self, body: dict[str, Any]) -> http1.RequestContext:
+    def _post(self, request: ModelRequest, body: dict[str, Any]) -> http1.RequestContext:
         if self._pool is None:
             raise UpstreamError(f"provider {self.name!r} is not started")
-        return self._pool.request("POST", self._path, self._headers, orjson.dumps(body))
+        return self._pool.request(
+            "POST", self._path, self._headers, orjson.dumps(body), request.timeouts
+        )
 
     async def complete(self, request: ModelRequest) -> dict[str, Any]:
         try:
-            async with self._post(request.body) as resp:
+            async with self._post(request, request.body) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
-                    raise self._rejection(resp.status, raw)
+                    raise self._rejection(resp, raw)
         except (http1.ReadTimeout, http1.TotalTimeout):
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
         except http1.HTTPClientError as exc:
@@ -124,9 +126,9 @@ class OpenAIProvider(Provider):
             body = {**body, "stream_options": {**options, "include_usage": True}}
         done = finished = started = False
         try:
-            async with self._post(body) as resp:
+            async with self._post(request, body) as resp:
                 if resp.status >= 400:
-                    raise self._rejection(resp.status, await resp.read())
+                    raise self._rejection(resp, await resp.read())
                 decoder = SSEDecoder()
                 async for piece in resp.iter_chunks():
                     for event in decoder.feed(piece):
@@ -174,7 +176,8 @@ class OpenAIProvider(Provider):
             raise StreamInterrupted(f"provider {self.name!r}: {self._scrub(message)}")
         return chunk
 
-    def _rejection(self, status: int, raw: bytes) -> Exception:
+    def _rejection(self, resp: http1.Response, raw: bytes) -> Exception:
+        status = resp.status
         if status in (401, 403):
             return UpstreamError(
                 f"provider {self.name!r} rejected the gateway's credentials (HTTP {status})",
@@ -186,9 +189,10 @@ class OpenAIProvider(Provider):
             message = None
         message = self._scrub(message or raw[:300].decode("utf-8", errors="replace"))
         text = f"provider {self.name!r} answered HTTP {status}: {message}"
+        wait = http1.retry_after(resp.headers)
         if 400 <= status < 500:
-            return UpstreamRejected(status, text)
-        return UpstreamError(text, upstream_status=status)
+            return UpstreamRejected(status, text, retry_after=wait)
+        return UpstreamError(text, upstream_status=status, retry_after=wait)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text

@@ -23,16 +23,20 @@ TAG_COLUMNS = ("trajectory_id", "key", "value")
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def insert_sql(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
+def insert_sql(
+    table: Table, columns: Sequence[str], dialect: Dialect, *, ignore_duplicates: bool = False
+) -> str:
     if set(columns) != {c.name for c in table.columns}:
         raise RuntimeError(f"bulk columns for {table.name} do not match the schema")
     placeholder = PLACEHOLDERS.get(dialect.paramstyle)
     if placeholder is None:
         raise RuntimeError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
     quote = dialect.identifier_preparer.quote
+    # ON CONFLICT DO NOTHING: SQLite 3.24+ and PostgreSQL 9.5+ spell it alike
     return (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join([placeholder] * len(columns))})"
+        + (" ON CONFLICT DO NOTHING" if ignore_duplicates else "")
     )
 
 
@@ -41,22 +45,36 @@ class BulkInserter:
         self._engine = engine
         self._trajectories = insert_sql(trajectories, TrajectoryRecord.COLUMNS, engine.dialect)
         self._tags = insert_sql(trajectory_tags, TAG_COLUMNS, engine.dialect)
+        self._once = (
+            insert_sql(trajectories, TrajectoryRecord.COLUMNS, engine.dialect,
+                       ignore_duplicates=True),
+            insert_sql(trajectory_tags, TAG_COLUMNS, engine.dialect, ignore_duplicates=True),
+        )
         self._conn: Any = None
 
-    def insert(self, rows: Sequence[tuple[Any, ...]], tags: Sequence[tuple[str, str, str]]) -> None:
-        """Insert rows (`TrajectoryRecord.COLUMNS` order) and tag rows in one transaction."""
+    def insert(
+        self,
+        rows: Sequence[tuple[Any, ...]],
+        tags: Sequence[tuple[str, str, str]],
+        *,
+        ignore_duplicates: bool = False,
+    ) -> None:
+        """Insert rows (`TrajectoryRecord.COLUMNS` order) and tag rows in one transaction;
+        with `ignore_duplicates`, rows whose id is already stored are skipped (spool drains)."""
         if self._conn is None:
             self._conn = self._engine.raw_connection()
             if self._engine.dialect.name == "sqlite":
                 # checkpoints run beside the writer, never inside its commits (checkpoint.py)
                 self._conn.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
         dbapi = self._conn.driver_connection
+        trajectories_sql, tags_sql = self._once if ignore_duplicates else (
+            self._trajectories, self._tags)
         try:
             cursor = dbapi.cursor()
             try:
-                cursor.executemany(self._trajectories, rows)
+                cursor.executemany(trajectories_sql, rows)
                 if tags:
-                    cursor.executemany(self._tags, tags)
+                    cursor.executemany(tags_sql, tags)
             finally:
                 cursor.close()
             dbapi.commit()
@@ -71,6 +89,15 @@ class BulkInserter:
             log.warning("store connection lost; reconnecting on the next batch")
             self._conn.invalidate()
             self.close()
+
+    def reset(self) -> None:
+        """Drop the connection (the store went away); the next insert opens a new one."""
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+            except Exception:
+                log.debug("invalidating a broken store connection failed", exc_info=True)
+            self._conn = None
 
     def close(self) -> None:
         if self._conn is not None:

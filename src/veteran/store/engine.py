@@ -43,7 +43,11 @@ def create_store_engine(url: str, *, sqlite_synchronous: str = "normal") -> Engi
         return engine
     if backend == "postgresql":
         try:
-            return create_engine(url, pool_pre_ping=True, pool_size=8)
+            # connect_timeout: a store that is unreachable fails fast, so captures go to the
+            # spool instead of holding the writer (and durable responses) for minutes
+            return create_engine(
+                url, pool_pre_ping=True, pool_size=8, connect_args={"connect_timeout": 5}
+            )
         except ModuleNotFoundError:
             raise StoreError(
                 "PostgreSQL needs psycopg: pip install 'veteran[postgres]'"

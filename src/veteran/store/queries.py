@@ -31,6 +31,7 @@ class TrajectoryFilter:
     until: float | None = None
     metric: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    team: str | None = None  # only this team's trajectories (an API key's scope); None: all
 
 
 def encode_cursor(id: str) -> str:
@@ -50,7 +51,9 @@ def decode_cursor(cursor: str) -> str:
 
 def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
     t = trajectories.c
-    for column, value in (("function", f.function), ("variant", f.variant), ("status", f.status)):
+    for column, value in (
+        ("function", f.function), ("variant", f.variant), ("status", f.status), ("team", f.team)
+    ):
         if value is not None:
             stmt = stmt.where(t[column] == value)
     # Time bounds: a range on the primary key (ids are time-ordered) narrows the scan, the
@@ -66,12 +69,10 @@ def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
         )
     if f.metric is not None:
         fb = feedback.c
-        stmt = stmt.where(
-            exists().where(
-                fb.metric == f.metric,
-                or_(fb.trajectory_id == t.id, fb.episode_id == t.episode_id),
-            )
+        found = exists().where(
+            fb.metric == f.metric, or_(fb.trajectory_id == t.id, fb.episode_id == t.episode_id)
         )
+        stmt = stmt.where(found.where(fb.team == f.team) if f.team is not None else found)
     return stmt
 
 
@@ -96,26 +97,37 @@ def iter_trajectories(conn: Connection, f: TrajectoryFilter) -> Iterator[Traject
     stmt = _filtered(select(trajectories), f).order_by(t.id)
     for row in conn.execution_options(yield_per=500).execute(stmt):
         trajectory = Trajectory.from_row(row, full=True)
-        trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id)
+        trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id, f.team)
         yield trajectory
 
 
-def get_trajectory(conn: Connection, id: str) -> Trajectory | None:
-    row = conn.execute(select(trajectories).where(trajectories.c.id == id)).first()
+def get_trajectory(conn: Connection, id: str, team: str | None = None) -> Trajectory | None:
+    """The trajectory in full, with its feedback; None when absent (or, given `team`, another
+    team's)."""
+    stmt = select(trajectories).where(trajectories.c.id == id)
+    if team is not None:
+        stmt = stmt.where(trajectories.c.team == team)
+    row = conn.execute(stmt).first()
     if row is None:
         return None
     trajectory = Trajectory.from_row(row, full=True)
-    trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id)
+    trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id, team)
     return trajectory
 
 
-def feedback_for(conn: Connection, trajectory_id: str, episode_id: str) -> list[Feedback]:
+def feedback_for(
+    conn: Connection, trajectory_id: str, episode_id: str, team: str | None = None
+) -> list[Feedback]:
+    """Feedback on the trajectory or its episode (episode ids are the client's: given `team`,
+    only that team's feedback)."""
     fb = feedback.c
     stmt = (
         select(feedback)
         .where(or_(fb.trajectory_id == trajectory_id, fb.episode_id == episode_id))
         .order_by(fb.created_at, fb.id)
     )
+    if team is not None:
+        stmt = stmt.where(fb.team == team)
     return [
         Feedback(
             id=m["id"], trajectory_id=m["trajectory_id"], episode_id=m["episode_id"],
@@ -126,12 +138,16 @@ def feedback_for(conn: Connection, trajectory_id: str, episode_id: str) -> list[
     ]
 
 
-def trajectory_exists(conn: Connection, id: str) -> bool:
+def trajectory_exists(conn: Connection, id: str, team: str | None = None) -> bool:
     stmt = select(trajectories.c.id).where(trajectories.c.id == id)
+    if team is not None:
+        stmt = stmt.where(trajectories.c.team == team)
     return conn.execute(stmt).first() is not None
 
 
-def episode_exists(conn: Connection, episode_id: str) -> bool:
-    stmt = select(trajectories.c.id).where(trajectories.c.episode_id == episode_id).limit(1)
-    return conn.execute(stmt).first() is not None
+def episode_exists(conn: Connection, episode_id: str, team: str | None = None) -> bool:
+    stmt = select(trajectories.c.id).where(trajectories.c.episode_id == episode_id)
+    if team is not None:
+        stmt = stmt.where(trajectories.c.team == team)
+    return conn.execute(stmt.limit(1)).first() is not None
 

@@ -54,6 +54,7 @@ trajectories = Table(
     Column("format_version", Integer, nullable=False),
     Column("team", String(64)),  # the API key's team; NULL when the gateway runs without keys
     Column("attempts", Text),  # JSON list: every provider call made for this trajectory
+    Column("key_id", String(40)),  # the API key's id (never the key); NULL without keys
     # Listings page through the primary key: ids are UUIDv7 carrying created_at (store.new_id).
     # Each index costs every captured call a page write (measured: 77 µs vs 51 µs per single-row
     # commit with two more indexes), so only what feedback needs is indexed.

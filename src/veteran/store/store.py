@@ -7,10 +7,11 @@ reads and feedback, and the capture writer owns its own thread (see writer.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
@@ -19,7 +20,7 @@ from veteran.store.engine import create_store_engine
 from veteran.store.ids import new_id
 from veteran.store.migrate import migrate
 from veteran.store.queries import TrajectoryFilter
-from veteran.store.schema import feedback
+from veteran.store.schema import feedback, provider_switches
 from veteran.store.writer import CaptureWriter
 from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord, now
 
@@ -43,14 +44,23 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def writer(self, *, batch_max: int = 512) -> CaptureWriter:
-        return CaptureWriter(self.engine, batch_max=batch_max)
+    def writer(
+        self,
+        *,
+        batch_max: int = 512,
+        spool_dir: Path | None = None,
+        spool_max_bytes: int = 1 << 30,
+    ) -> CaptureWriter:
+        """The capture writer; with `spool_dir`, captures wait there while the store is away."""
+        return CaptureWriter(self.engine, batch_max=batch_max, spool_dir=spool_dir,
+                             spool_max_bytes=spool_max_bytes)
 
     # reading
 
-    def trajectory(self, id: str) -> Trajectory:
+    def trajectory(self, id: str, *, team: str | None = None) -> Trajectory:
+        """`NotFound` when absent, or (given `team`) another team's: both look the same."""
         with self.engine.connect() as conn:
-            found = queries.get_trajectory(conn, id)
+            found = queries.get_trajectory(conn, id, team)
         if found is None:
             raise NotFound(f"no trajectory {id!r}", param="id")
         return found
@@ -76,16 +86,20 @@ class Store:
         episode_id: str | None = None,
         source: str | None = None,
         comment: str | None = None,
+        team: str | None = None,
     ) -> Feedback:
-        """Record feedback; `NotFound` when the trajectory or episode does not exist."""
+        """Record feedback; `NotFound` when the trajectory or episode does not exist (given
+        `team`, when it is not that team's)."""
         item = Feedback(
             id=new_id(), trajectory_id=trajectory_id, episode_id=episode_id, metric=metric,
             value=value, source=source, comment=comment, created_at=now(),
         )
         with self.engine.begin() as conn:
-            if trajectory_id is not None and not queries.trajectory_exists(conn, trajectory_id):
+            if trajectory_id is not None and not queries.trajectory_exists(
+                conn, trajectory_id, team
+            ):
                 raise NotFound(f"no trajectory {trajectory_id!r}", param="trajectory_id")
-            if episode_id is not None and not queries.episode_exists(conn, episode_id):
+            if episode_id is not None and not queries.episode_exists(conn, episode_id, team):
                 raise NotFound(f"no episode {episode_id!r}", param="episode_id")
             conn.execute(
                 feedback.insert(),
@@ -93,10 +107,33 @@ class Store:
                     "id": item.id, "trajectory_id": trajectory_id, "episode_id": episode_id,
                     "metric": metric, "value": orjson.dumps(value).decode(), "source": source,
                     "comment": comment, "created_at": item.created_at,
-                    "format_version": FORMAT_VERSION,
+                    "format_version": FORMAT_VERSION, "team": team,
                 },
             )
         return item
+
+    # provider switches (`veteran providers disable NAME`)
+
+    def disabled_providers(self) -> dict[str, str]:
+        """Providers switched off by an operator: name -> reason ("" when none was given)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(provider_switches.c.name, provider_switches.c.reason)
+                .where(provider_switches.c.disabled.is_(True))
+            ).all()
+        return {name: reason or "" for name, reason in rows}
+
+    def switch_provider(self, name: str, *, disabled: bool, reason: str | None = None) -> None:
+        """Switch a provider off (or back on); running gateways follow within a second."""
+        values = {"disabled": disabled, "reason": reason if disabled else None,
+                  "changed_at": now()}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                provider_switches.update()
+                .where(provider_switches.c.name == name).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(provider_switches.insert().values(name=name, **values))
 
     def insert(self, records: Iterable[TrajectoryRecord]) -> int:
         """Insert trajectories in one transaction (imports): all of them, or none."""

@@ -6,6 +6,12 @@ queue; the thread takes everything waiting (up to `batch_max`), inserts it in on
 durable mode the gateway awaits that future before sending a response's last byte, so a response
 that reached a client in full is committed. A batch that fails is retried row by row so one bad
 record cannot take its neighbours down; rows that still fail are counted in `dropped` and logged.
+
+When the store itself is unavailable (the failure is the connection or the disk, not a row),
+batches go to the on-disk spool instead (spool.py) and their futures resolve once the spool
+holds them: the gateway keeps answering. While the spool holds anything, new batches join it
+(order kept, and a dead store is not hammered) and every `drain_interval` seconds the writer
+tries to move it into the store.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from veteran.store.bulk import BulkInserter
 from veteran.store.checkpoint import Checkpointer
+from veteran.store.spool import Spool
 from veteran.types import TrajectoryRecord
 
 log = logging.getLogger("veteran.store")
@@ -32,9 +41,31 @@ class Capture:
     future: asyncio.Future[bool] | None = None
 
 
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether a failed commit means the store is away (connection, disk) rather than a bad row.
+    DBAPI error classes are named alike in sqlite3, psycopg and SQLAlchemy's wrappers."""
+    if isinstance(exc, OSError):
+        return True
+    return type(exc).__name__ in ("OperationalError", "InterfaceError", "InternalError")
+
+
 class CaptureWriter:
-    def __init__(self, engine: Engine, *, batch_max: int = 512) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 512,
+        spool_dir: Path | None = None,
+        spool_max_bytes: int = 1 << 30,
+        drain_interval: float = 2.0,
+    ) -> None:
         self._inserter = BulkInserter(engine)
+        self.spool = (
+            Spool(spool_dir, max_bytes=spool_max_bytes, columns=TrajectoryRecord.COLUMNS)
+            if spool_dir is not None else None
+        )
+        self.drain_interval = drain_interval
+        self._next_drain = 0.0
         self._checkpointer = Checkpointer(engine) if engine.dialect.name == "sqlite" else None
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Capture | None] = queue.SimpleQueue()
@@ -73,10 +104,20 @@ class CaptureWriter:
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
 
+    @property
+    def spooled(self) -> int:
+        """Trajectories waiting in the spool for the store to come back."""
+        return self.spool.records if self.spool is not None else 0
+
     def _run(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
+            try:
+                # with a spool to drain, wake up to retry the store even when idle
+                first = self._queue.get(timeout=self.drain_interval if self.spooled else None)
+            except queue.Empty:
+                self._drain()
+                continue
             batch: list[Capture] = []
             if first is None:
                 stop = True
@@ -91,24 +132,90 @@ class CaptureWriter:
                     stop = True
                     break
                 batch.append(item)
+            if self.spooled:
+                self._drain()
             if batch:
                 self._write(batch)
+        if self.spooled:  # one last try on the way out; what stays is drained by the next start
+            self._drain(now=True)
 
     def _write(self, batch: list[Capture]) -> None:
+        """Commit a batch (or spool it), then wake whoever waits for it."""
+        if self.spooled:  # the store was away a moment ago: keep order, spool behind the rest
+            self._resolve(batch, self._to_spool(batch))
+            return
         results = [True] * len(batch)
         try:
             self._insert(batch)
-        except Exception:
+        except Exception as exc:
+            if self._spools(exc):
+                self._resolve(batch, self._to_spool(batch))
+                return
             log.exception("capture batch of %d failed; retrying one by one", len(batch))
             for i, capture in enumerate(batch):
                 try:
                     self._insert([capture])
-                except Exception:
+                except Exception as row_exc:
+                    if self._spools(row_exc):
+                        results[i:] = self._to_spool(batch[i:])
+                        break
                     log.exception("capture of trajectory %s dropped", capture.record.id)
                     results[i] = False
-        ok = sum(results)
-        self.written += ok
-        self.dropped += len(batch) - ok
+                    self.dropped += 1
+                else:
+                    self.written += 1
+        else:
+            self.written += len(batch)
+        self._resolve(batch, results)
+
+    def _spools(self, exc: Exception) -> bool:
+        """Whether `exc` means the store is away and there is a spool to turn to."""
+        if self.spool is None or not store_unavailable(exc):
+            return False
+        log.warning("store unavailable (%s); spooling captures to %s until it returns",
+                    type(exc).__name__, self.spool.path)
+        self._inserter.reset()
+        self._next_drain = time.monotonic() + self.drain_interval
+        return True
+
+    def _to_spool(self, batch: list[Capture]) -> list[bool]:
+        """Spool a batch; captures past the spool's bound are dropped (and counted)."""
+        assert self.spool is not None
+        try:
+            kept = self.spool.append([(c.record.to_row(), c.record.tag_rows()) for c in batch])
+        except OSError:
+            log.exception("capture spool unwritable; %d captures dropped", len(batch))
+            kept = 0
+        if kept < len(batch):
+            log.error("capture spool full (%d bytes); %d captures dropped",
+                      self.spool.max_bytes, len(batch) - kept)
+            self.dropped += len(batch) - kept
+        return [True] * kept + [False] * (len(batch) - kept)
+
+    def _drain(self, now: bool = False) -> None:
+        """Move the spool into the store if it is back (duplicates from an earlier, cut-short
+        drain are skipped); otherwise try again in `drain_interval` seconds."""
+        if self.spool is None or (not now and time.monotonic() < self._next_drain):
+            return
+        moved = 0
+        try:
+            for rows, tags in self.spool.batches(self._batch_max):
+                self._inserter.insert(rows, tags, ignore_duplicates=True)
+                moved += len(rows)
+        except Exception as exc:
+            if not store_unavailable(exc):
+                # a row the store refuses would block the spool forever: keep it aside
+                log.exception("capture spool holds a row the store refuses; set aside")
+                self.spool.set_aside()
+                return
+            self._inserter.reset()
+            self._next_drain = time.monotonic() + self.drain_interval
+            return
+        log.warning("store back: %d spooled captures drained into it", moved)
+        self.written += self.spool.records
+        self.spool.clear()
+
+    def _resolve(self, batch: list[Capture], results: list[bool]) -> None:
         self.batches += 1
         waiting = [(c.future, r) for c, r in zip(batch, results, strict=True) if c.future]
         if waiting and self._loop is not None:

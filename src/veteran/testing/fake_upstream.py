@@ -3,7 +3,9 @@
 A raw ASGI app (no framework, so it answers in tens of microseconds) served by uvicorn with uvloop
 and httptools. `POST /v1/chat/completions` echoes the last user message ("echo: ..."), as JSON or
 as SSE when `"stream": true`; when the request has `tools` it calls the first one instead.
-`GET /v1/models` lists the model names.
+`GET /v1/models` lists the model names. `POST /v1/messages` answers the same way in Anthropic's
+Messages format (a `message`, or its SSE events; a `tool_use` block when `tools` are given) and
+wants an `anthropic-version` header, as Anthropic's API does.
 
 Faults are a comma-separated spec, e.g. `status=503` or `split,crlf`, chosen per request by the
 `x-fake-fault` header, else by a last user message starting `fault:SPEC` (the gateway does not
@@ -12,15 +14,19 @@ forward client headers), else by the server-wide default:
     status=CODE   answer with that HTTP status and an OpenAI error body
     delay=MS      sleep before answering
     cut=N         stream N content chunks, then end the chunked body abruptly (no [DONE])
-    nodone        stream normally but omit `data: [DONE]`
+    nodone        stream normally but omit `data: [DONE]` (Anthropic: `message_stop`)
     crlf          SSE with CRLF line endings and `: keep-alive` comment lines
     split         send the body in 1..7-byte pieces, each its own write
     badjson       a body (or, streaming, one event) that is not JSON
+    retry_after=S with status=CODE: send `Retry-After: S`
+    fail=N        the first N requests with this exact message (or header) get `status` (503 if
+                  not given); later ones are answered normally: a provider that recovers
 
     with FakeUpstream() as fake:          # or: python -m veteran.testing.fake_upstream --port 9100
         client = openai.OpenAI(base_url=fake.url, api_key="x")
         ...
         assert fake.requests[-1]["model"] == "fake-model"
+        assert fake.headers[-1]["content-type"] == "application/json"
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from veteran.testing.fake_anthropic import AnthropicAnswer, anthropic_error
 from veteran.testing.server import ServerThread
 
 Scope = MutableMapping[str, Any]
@@ -62,6 +69,11 @@ class Fault:
     crlf: bool = False
     split: bool = False
     badjson: bool = False
+    retry_after: str | None = None
+    fail: int | None = None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"retry-after", self.retry_after.encode())] if self.retry_after else []
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
@@ -75,6 +87,10 @@ class Fault:
                 fields["delay_ms"] = float(value)
             elif name == "cut":
                 fields["cut"] = int(value)
+            elif name == "retry_after":
+                fields["retry_after"] = value
+            elif name == "fail":
+                fields["fail"] = int(value)
             elif name in ("nodone", "crlf", "split", "badjson") and not value:
                 fields[name] = True
             else:
@@ -105,7 +121,8 @@ def _error(status: int, message: str) -> bytes:
 
 
 class FakeUpstreamApp:
-    """The ASGI app. `requests` holds the last `max_requests` JSON bodies received."""
+    """The ASGI app. `requests` holds the last `max_requests` JSON bodies received, `headers`
+    the headers that came with each (names lower-cased)."""
 
     def __init__(
         self,
@@ -117,7 +134,9 @@ class FakeUpstreamApp:
         self.models = models
         self.max_requests = max_requests
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self._ids = itertools.count(1)
+        self._failed: dict[str, int] = {}  # `fail=N` faults: failures sent so far, per spec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,6 +144,8 @@ class FakeUpstreamApp:
         path, method = scope["path"], scope["method"]
         if path == "/v1/chat/completions" and method == "POST":
             await self._chat(scope, receive, send)
+        elif path == "/v1/messages" and method == "POST":
+            await self._messages(scope, receive, send)
         elif path == "/v1/models" and method == "GET":
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models
@@ -133,7 +154,8 @@ class FakeUpstreamApp:
         else:
             await _respond(send, 404, _error(404, f"no route {method} {path}"))
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _read(self, scope: Scope, receive: Receive) -> dict[str, Any] | None:
+        """The JSON object body, recorded with its headers; None when it is not one."""
         raw = b""
         while True:
             message = await receive()
@@ -142,13 +164,24 @@ class FakeUpstreamApp:
                 break
         try:
             body = orjson.loads(raw)
-            messages = body.get("messages") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            await _respond(send, 400, _error(400, "request body is not a JSON object"))
-            return
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(body, dict):
+            return None
         self.requests.append(body)
+        self.headers.append({k.decode("latin-1"): v.decode("latin-1")
+                             for k, v in scope["headers"]})
         if len(self.requests) > self.max_requests:
             del self.requests[0]
+            del self.headers[0]
+        return body
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._read(scope, receive)
+        if body is None:
+            await _respond(send, 400, _error(400, "request body is not a JSON object"))
+            return
+        messages = body.get("messages") or []
         last_user = next(
             (_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
         )
@@ -160,7 +193,8 @@ class FakeUpstreamApp:
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.status is not None:
-            await _respond(send, fault.status, _error(fault.status, f"fake fault: {fault.status}"))
+            error = _error(fault.status, f"fake fault: {fault.status}")
+            await _respond(send, fault.status, error, headers=fault.headers())
             return
         tools = body.get("tools")
         tool = None
@@ -181,14 +215,68 @@ class FakeUpstreamApp:
         else:
             await _respond(send, 200, orjson.dumps(answer.completion()), fault.split)
 
+    async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Anthropic's Messages API: the same echo, tool call and faults, Anthropic-shaped."""
+        body = await self._read(scope, receive)
+        if body is None:
+            await _respond(send, 400, anthropic_error(400, "request body is not a JSON object"))
+            return
+        if not any(name == b"anthropic-version" for name, _ in scope["headers"]):
+            await _respond(send, 400, anthropic_error(400, "anthropic-version header required"))
+            return
+        messages = body.get("messages") or []
+        last_user = next(
+            (_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+        )
+        try:
+            fault = self._fault(scope, last_user)
+        except ValueError as exc:
+            await _respond(send, 400, anthropic_error(400, str(exc)))
+            return
+        if fault.delay_ms:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.status is not None:
+            message = f"fake fault: {fault.status}"
+            await _respond(send, fault.status, anthropic_error(fault.status, message))
+            return
+        tools = body.get("tools")
+        choice = body.get("tool_choice") or {}
+        tool = tools[0].get("name", "tool") if tools and choice.get("type") != "none" else None
+        system = _text(body.get("system"))
+        answer = Answer(
+            id=f"msg_fake_{next(self._ids)}",
+            model=body.get("model", "fake-model"),
+            text="echo: " + last_user,
+            tool=tool,
+            prompt_tokens=sum(len(_text(m.get("content")).split()) + 3 for m in messages)
+            + (len(system.split()) + 3 if system else 0),
+        )
+        reply = AnthropicAnswer(answer, body.get("max_tokens"), body.get("stop_sequences"))
+        if body.get("stream"):
+            await _stream(send, reply.events(fault), fault)
+        elif fault.badjson:
+            await _respond(send, 200, b'{"id": "not json', fault.split)
+        else:
+            await _respond(send, 200, orjson.dumps(reply.message()), fault.split)
+
     def _fault(self, scope: Scope, last_user: str) -> Fault:
         for name, value in scope["headers"]:
             if name == b"x-fake-fault":
-                return Fault.parse(value.decode())
+                return self._count(value.decode(), Fault.parse(value.decode()))
         if last_user.startswith("fault:"):
             spec = last_user[6:].split()
-            return Fault.parse(spec[0] if spec else "")
+            return self._count(last_user, Fault.parse(spec[0] if spec else ""))
         return self.fault
+
+    def _count(self, key: str, fault: Fault) -> Fault:
+        """A `fail=N` fault: a failure for the first N requests with `key`, then none."""
+        if fault.fail is None:
+            return fault
+        failed = self._failed.get(key, 0)
+        if failed >= fault.fail:
+            return Fault()
+        self._failed[key] = failed + 1
+        return replace(fault, status=fault.status or 503, fail=None)
 
 
 @dataclass(slots=True)
@@ -276,8 +364,11 @@ def _split(data: bytes) -> list[bytes]:
     return pieces
 
 
-async def _respond(send: Send, status: int, body: bytes, split: bool = False) -> None:
-    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+async def _respond(
+    send: Send, status: int, body: bytes, split: bool = False,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     for piece in _split(body) if split else ():
         await send({"type": "http.response.body", "body": piece, "more_body": True})
@@ -339,6 +430,16 @@ class FakeUpstream(ServerThread):
     def requests(self) -> list[dict[str, Any]]:
         """Request bodies received, oldest first (capped)."""
         return self.fake.requests
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """The headers of each request in `requests` (names lower-cased)."""
+        return self.fake.headers
+
+    @property
+    def root_url(self) -> str:
+        """The server's root (no `/v1`): the `base_url` of an `anthropic` provider."""
+        return super().url
 
     def __enter__(self) -> FakeUpstream:
         self.start()
