@@ -159,7 +159,9 @@ def test_feedback(http: httpx.Client, server: ServerThread) -> None:
     assert len(stored) == len(accepted)
 
 
-def test_reading_endpoints(http: httpx.Client) -> None:
+@pytest.mark.parametrize("path", ["/v1/trajectories", "/v1/models", "/healthz",
+                                  "/v1/trajectories/"])
+def test_reading_endpoints(http: httpx.Client, path: str) -> None:
     params = st.dictionaries(
         st.sampled_from(["function", "variant", "status", "since", "until", "metric", "tag",
                          "limit", "cursor", "other"]),
@@ -168,12 +170,95 @@ def test_reading_endpoints(http: httpx.Client) -> None:
         max_size=5,
     )
 
+    seen: list[int] = []
+
     @FUZZ
-    @given(query=params, ident=st.text(max_size=40), path=st.sampled_from(
-        ["/v1/trajectories", "/v1/models", "/healthz", "/v1/trajectories/"]))
-    def check(query: dict[str, str], ident: str, path: str) -> None:
+    @given(query=params, ident=st.text(max_size=40))
+    def check(query: dict[str, str], ident: str) -> None:
         url = path + quote(ident, safe="") if path.endswith("/") else path
         response = http.get(url, params=query)
         assert response.status_code < 500, response.text
+        seen.append(response.status_code)
 
     check()
+    assert len(seen) == EXAMPLES
+
+
+blocks = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": st.one_of(st.text(max_size=30),
+                                                                         json_values)}),
+    st.fixed_dictionaries({"type": st.just("image"), "source": json_values}),
+    st.fixed_dictionaries({"type": st.just("tool_use")}, optional={
+        "id": json_values, "name": json_values, "input": json_values}),
+    st.fixed_dictionaries({"type": st.just("tool_result")}, optional={
+        "tool_use_id": json_values, "content": json_values, "is_error": json_values}),
+    st.fixed_dictionaries({"type": st.sampled_from(["thinking", "document", "wizard", 7])}),
+    json_values,
+)
+anthropic_messages = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", 1])},
+                          optional={"content": st.one_of(st.text(max_size=40),
+                                                         st.lists(blocks, max_size=3),
+                                                         json_values)}),
+    max_size=3,
+)
+messages_bodies = st.fixed_dictionaries({}, optional={
+    "model": st.sampled_from(["f", "m/echo", "nope", "", 5, None]),
+    "max_tokens": st.one_of(st.integers(-5, 2**40), json_values),
+    "messages": st.one_of(anthropic_messages, json_values),
+    "system": st.one_of(st.text(max_size=30), st.lists(blocks, max_size=2), json_values),
+    "stream": st.one_of(st.booleans(), json_values),
+    "temperature": st.one_of(st.floats(allow_nan=False, allow_infinity=True), json_values),
+    "tools": json_values,
+    "tool_choice": json_values,
+    "stop_sequences": json_values,
+    "metadata": json_values,
+    "extra": json_values,
+})
+
+text_blocks = st.fixed_dictionaries({"type": st.just("text"), "text": st.text(min_size=1,
+                                                                           max_size=30)})
+nearly_valid = st.fixed_dictionaries({
+    "model": st.sampled_from(["f", "m/echo"]),
+    "max_tokens": st.integers(1, 200),
+    "messages": st.lists(st.fixed_dictionaries({
+        "role": st.just("user"),
+        "content": st.one_of(st.text(min_size=1, max_size=40),
+                             st.lists(text_blocks, min_size=1, max_size=2)),
+    }), min_size=1, max_size=2),
+}, optional={
+    "stream": st.booleans(),
+    "system": st.one_of(st.text(max_size=30), st.lists(text_blocks, max_size=2)),
+    "temperature": st.floats(0, 1),
+    "stop_sequences": st.lists(st.text(min_size=1, max_size=5), max_size=2),
+    "metadata": st.fixed_dictionaries({}, optional={"user_id": st.text(max_size=10)}),
+    "extra": json_values,
+})
+
+
+def test_messages(http: httpx.Client, server: ServerThread) -> None:
+    before = len(rows(server))
+    seen: list[int] = []
+
+    @FUZZ
+    @given(body=st.one_of(st.binary(max_size=200), messages_bodies.map(orjson.dumps),
+                          nearly_valid.map(orjson.dumps)),
+           hdrs=headers)
+    def check(body: bytes, hdrs: dict[str, str]) -> None:
+        response = http.post("/v1/messages", content=body,
+                             headers={"content-type": "application/json", **hdrs})
+        assert response.status_code < 500, response.text
+        seen.append(response.status_code)
+        if response.status_code >= 400:
+            assert "x-veteran-trajectory-id" not in response.headers
+            error = response.json()
+            assert error["type"] == "error" and {"type", "message"} <= set(error["error"])
+
+    check()
+    assert len(seen) == EXAMPLES
+    assert seen.count(200) > 50  # the generator reaches the model, not only the validator
+    stored = rows(server)
+    assert len(stored) - before == seen.count(200)
+    for _, status, request, response in stored:  # whole records only
+        assert status == "ok" and orjson.loads(request)["messages"]
+        assert orjson.loads(response)["choices"]
