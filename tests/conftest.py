@@ -108,7 +108,8 @@ def write_workspace(path: Path, text: str) -> Workspace:
 def serve(workspace: Workspace, database_url: str | None = None) -> Iterator[ServerThread]:
     config = workspace.load_config()
     store = Store.open(database_url or workspace.database_url(config))
-    gateway = Gateway(config, store, spool_dir=workspace.path / "spool")
+    gateway = Gateway(config, store, spool_dir=workspace.path / "spool",
+                      memory_dir=workspace.path / "memory")
     try:
         with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
             server.gateway = gateway  # type: ignore[attr-defined]

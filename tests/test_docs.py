@@ -11,7 +11,10 @@ from veteran.cli.reference import render
 from veteran.config import (
     CaptureConfig,
     Config,
+    FunctionCacheConfig,
     FunctionConfig,
+    FunctionMemoryConfig,
+    MemoryConfig,
     MetricConfig,
     ServerConfig,
     TeamConfig,
@@ -38,7 +41,7 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "config.md").read_text(encoding="utf-8")
     models: list[type[BaseModel]] = [
         Config, ServerConfig, CaptureConfig, FunctionConfig, VariantConfig, MetricConfig,
-        TeamConfig,
+        TeamConfig, MemoryConfig, FunctionMemoryConfig, FunctionCacheConfig,
         ModelInfo, RetrySettings, BreakerSettings,
         *(provider_class(kind).Settings for kind in kinds()),
     ]

@@ -11,7 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from veteran.errors import ConfigError
 from veteran.providers.base import ProviderSettings
@@ -45,12 +53,31 @@ class VariantConfig(_Strict):
         return self.model.split("/", 1)[1]
 
 
+class FunctionMemoryConfig(_Strict):
+    """`[functions.NAME.memory]`: put the best chunks of these collections into each request."""
+
+    collections: list[str] = Field(min_length=1)
+    max_tokens: int = Field(default=800, ge=16, le=100_000)  # budget for the inserted context
+    k: int = Field(default=8, ge=1, le=100)  # chunks retrieved per collection before packing
+    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class FunctionCacheConfig(_Strict):
+    """`[functions.NAME.cache]`: answer a close-enough repeat of an earlier request from cache."""
+
+    threshold: float = Field(default=0.95, gt=0, le=1)  # cosine similarity of the requests
+    ttl_seconds: float = Field(default=86_400, gt=0)
+
+
 class FunctionConfig(_Strict):
     system: str | None = None
     variants: dict[str, VariantConfig] = Field(min_length=1)
     # Variants tried in this order when the chosen one fails (a fallback-only variant has
     # weight 0). Not used when the client pins a variant with x-veteran-variant.
     fallbacks: list[str] = Field(default_factory=list)
+    memory: FunctionMemoryConfig | None = None
+    cache: FunctionCacheConfig | None = None
 
     @field_validator("variants")
     @classmethod
@@ -107,6 +134,21 @@ class TeamConfig(_Strict):
     spend_per_day: float | None = Field(default=None, gt=0)
 
 
+class MemoryConfig(_Strict):
+    """`[memory]`: how collections are embedded and chunked (`veteran kb add`)."""
+
+    # "local" (the shipped all-MiniLM-L6-v2) or PROVIDER/MODEL of an OpenAI-compatible provider
+    embedder: str = Field(default="local", pattern=r"^(local|[^/\s]+/\S+)$")
+    chunk_tokens: int = Field(default=200, ge=16, le=8192)
+    overlap_tokens: int = Field(default=40, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> MemoryConfig:
+        if self.overlap_tokens * 2 > self.chunk_tokens:
+            raise ValueError("overlap_tokens must be at most half of chunk_tokens")
+        return self
+
+
 class Config(_Strict):
     database_url: str | None = None
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -115,6 +157,7 @@ class Config(_Strict):
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
 
 def _check_name(name: str) -> None:

@@ -4,6 +4,7 @@
 VeteranError                      user-facing root: every message is safe to show
 ├── ConfigError                   veteran.toml is wrong; names the file and the key
 ├── StoreError                    the store cannot be opened or migrated
+├── IngestError                   memory cannot take a file (names file:line) or a collection
 └── HTTPError                     carries an HTTP status and an OpenAI error `type`
     ├── BadRequest          400   the request is malformed or asks for something invalid
     │   └── Unsupported     400   the chosen provider cannot do what the request asks
@@ -49,6 +50,10 @@ class ConfigError(VeteranError):
 
 class StoreError(VeteranError):
     """The store cannot be opened, migrated or written."""
+
+
+class IngestError(VeteranError):
+    """A file cannot be parsed into memory, or a collection refuses what is added to it."""
 
 
 class HTTPError(VeteranError):

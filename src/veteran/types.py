@@ -44,6 +44,8 @@ class TrajectoryRecord:
     tags: dict[str, str] = field(default_factory=dict)
     team: str | None = None
     attempts: list[dict[str, Any]] | None = None
+    context: dict[str, Any] | None = None  # memory chunks put into the prompt, or cache source
+    cached: bool = False  # answered from the semantic cache
     key_id: str | None = None  # the API key's id, never the key
 
     # Column order of `to_row`, the order the capture writer binds (see store/bulk.py).
@@ -51,7 +53,7 @@ class TrajectoryRecord:
         "id", "episode_id", "function", "variant", "provider", "model", "status", "error",
         "stream", "request", "response", "latency_ms", "ttft_ms", "prompt_tokens",
         "completion_tokens", "total_tokens", "cost", "tags", "created_at", "format_version",
-        "team", "attempts", "key_id",
+        "team", "attempts", "key_id", "context", "cached",
     )
 
     def to_row(self) -> tuple[Any, ...]:
@@ -69,6 +71,8 @@ class TrajectoryRecord:
             self.created_at, FORMAT_VERSION, self.team,
             orjson.dumps(self.attempts).decode() if self.attempts else None,
             self.key_id,
+            orjson.dumps(self.context).decode() if self.context else None,
+            self.cached,
         )
 
     def tag_rows(self) -> list[tuple[str, str, str]]:
@@ -159,6 +163,8 @@ class Trajectory(_Read):
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] | None = None
+    cached: bool = False
+    context: dict[str, Any] | None = None
     feedback: list[Feedback] | None = None
 
     @classmethod
@@ -177,4 +183,6 @@ class Trajectory(_Read):
             request=orjson.loads(m["request"]) if full else None,
             response=orjson.loads(m["response"]) if full and m["response"] else None,
             attempts=orjson.loads(m["attempts"]) if full and m["attempts"] else None,
+            cached=bool(m["cached"]),
+            context=orjson.loads(m["context"]) if full and m["context"] else None,
         )

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from veteran.cli import feedback, init, keys, providers, serve, trajectories
+from veteran.cli import feedback, init, kb, keys, providers, serve, trajectories
 from veteran.errors import VeteranError
 
 
@@ -22,6 +22,7 @@ cli.add_command(trajectories.trajectories)
 cli.add_command(feedback.feedback)
 cli.add_command(keys.keys)
 cli.add_command(providers.providers)
+cli.add_command(kb.kb)
 
 
 def main() -> None:

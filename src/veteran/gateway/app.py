@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from veteran.access import PRINCIPAL_KEY, PUBLIC, AccessControl, Permission, allow, settle
 from veteran.errors import HTTPError, NotFound
-from veteran.gateway import chat, feedback, http, messages, reading
+from veteran.gateway import chat, feedback, http, memory_api, messages, reading
 from veteran.gateway.core import Gateway
 from veteran.gateway.protocol import GONE_KEY, TASK_KEY
 from veteran.gateway.surface import Surface
@@ -35,12 +35,17 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/messages": {"POST": messages.messages},
     "/v1/models": {"GET": reading.list_models},
     "/v1/feedback": {"POST": feedback.post_feedback},
+    "/v1/embeddings": {"POST": memory_api.embeddings},
     "/v1/trajectories": {"GET": reading.list_trajectories},
     "/healthz": {"GET": reading.healthz},
 }
 # path prefix -> (path parameter name, methods)
 PREFIX_ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/v1/trajectories/": ("id", {"GET": reading.get_trajectory}),
+}
+# (prefix, suffix) -> (path parameter name, methods): one path segment between the two
+INFIX_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Handler]]] = {
+    ("/v1/kb/", "/search"): ("collection", {"POST": memory_api.kb_search}),
 }
 # Who may call each route: the roles allowed (admin always), or PUBLIC (no key needed). A route
 # without an entry here stops the app from being built (docs/security.md lists the table).
@@ -49,6 +54,8 @@ PERMISSIONS: dict[str, Permission] = {
     "POST /v1/messages": allow("app"),
     "GET /v1/models": allow("app", "viewer"),
     "POST /v1/feedback": allow("app"),
+    "POST /v1/embeddings": allow("app"),
+    "POST /v1/kb/{collection}/search": allow("app", "viewer"),
     "GET /v1/trajectories": allow("viewer"),
     "GET /v1/trajectories/{id}": allow("viewer"),
     "GET /healthz": PUBLIC,
@@ -82,6 +89,10 @@ class GatewayApp:
             prefix: (name, _guard(f"{prefix}{{{name}}}", methods))
             for prefix, (name, methods) in PREFIX_ROUTES.items()
         }
+        self._infix_routes = {
+            (prefix, suffix): (name, _guard(f"{prefix}{{{name}}}{suffix}", methods))
+            for (prefix, suffix), (name, methods) in INFIX_ROUTES.items()
+        }
 
     @property
     def routes(self) -> list[tuple[str, list[str]]]:
@@ -89,6 +100,8 @@ class GatewayApp:
         found = [(path, list(methods)) for path, methods in ROUTES.items()]
         found += [(f"{prefix}{{{name}}}", list(methods))
                   for prefix, (name, methods) in PREFIX_ROUTES.items()]
+        found += [(f"{prefix}{{{name}}}{suffix}", list(methods))
+                  for (prefix, suffix), (name, methods) in INFIX_ROUTES.items()]
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,6 +131,12 @@ class GatewayApp:
                     scope["path_params"] = {name: rest}
                     methods = prefixed
                     break
+            for (prefix, suffix), (name, infixed) in self._infix_routes.items():
+                middle = path[len(prefix):-len(suffix)]
+                if (methods is None and path.startswith(prefix) and path.endswith(suffix)
+                        and middle and "/" not in middle):
+                    scope["path_params"] = {name: middle}
+                    methods = infixed
         try:
             if methods is None:
                 raise NotFound("no such endpoint", code="unknown_url")

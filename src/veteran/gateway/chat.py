@@ -24,10 +24,12 @@ from veteran.errors import HTTPError
 from veteran.gateway.assemble import StreamAssembler
 from veteran.gateway.core import Gateway, cost
 from veteran.gateway.http import read_json_object
+from veteran.gateway.recall import Recalled
 from veteran.gateway.resilience import UPSTREAM_FAILURES
 from veteran.gateway.routing import Route
 from veteran.gateway.surface import OPENAI, StreamRenderer, Surface
 from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
+from veteran.providers.shapes import completion_to_chunks
 from veteran.store import new_id
 from veteran.types import TrajectoryRecord, now
 
@@ -60,9 +62,22 @@ async def serve_chat(
     )
     admit(request.scope, record, body, route)  # team, key; 429 here stores nothing
     out_headers = {"x-veteran-trajectory-id": record.id, "x-veteran-episode-id": episode_id}
+    recalled: Recalled | None = None
+    if gateway.recall.wants(route.function):  # memory or semantic cache declared
+        recalled = await gateway.recall.prepare(route.function, body)  # type: ignore[arg-type]
+        if recalled.cached is not None:
+            return await _from_cache(gateway, recalled, record, out_headers, started, surface,
+                                     body)
+        if recalled.guard is not None:
+            out_headers["x-veteran-cache"] = "miss"
+        if recalled.context is not None:
+            record.context = recalled.context.record
+            if recalled.context.message is not None:
+                body = {**body, "messages": [recalled.context.message, *body["messages"]]}
     if record.stream:
         renderer = surface.renderer(body)
-        return await _stream(gateway, route, body, record, out_headers, started, surface, renderer)
+        return await _stream(gateway, route, body, record, out_headers, started, surface,
+                             renderer, recalled)
     try:
         answer, route = await gateway.caller.complete(route, body, record)
     except UPSTREAM_FAILURES as exc:
@@ -77,7 +92,59 @@ async def serve_chat(
     record.usage = answer.get("usage")
     record.cost = cost(route.prices, record.usage)
     await gateway.capture(record)
+    if recalled is not None:
+        _remember(gateway, recalled, answer, record.id)
     return surface.answer(answer, out_headers)
+
+
+async def _from_cache(
+    gateway: Gateway,
+    recalled: Recalled,
+    record: TrajectoryRecord,
+    headers: dict[str, str],
+    started: float,
+    surface: Surface,
+    body: dict[str, Any],
+) -> Response:
+    """Answer with an earlier answer: no provider call, no tokens spent; marked `cached`."""
+    hit = recalled.cached
+    assert hit is not None
+    answer = {**hit.response, "id": f"chatcmpl-{record.id}", "created": int(record.created_at),
+              "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+    record.cached = True
+    record.response = answer
+    record.usage = answer["usage"]
+    record.cost = 0.0
+    record.latency_ms = record.ttft_ms = (time.perf_counter() - started) * 1000
+    record.context = {"cache": {"entry": hit.entry_id, "similarity": round(hit.similarity, 6),
+                                "trajectory_id": hit.trajectory_id}}
+    headers["x-veteran-cache"] = "hit"
+    if hit.trajectory_id:
+        headers["x-veteran-cached-from"] = hit.trajectory_id
+    await gateway.capture(record)
+    if not record.stream:
+        return surface.answer(answer, headers)
+    renderer = surface.renderer(body)
+
+    async def events() -> AsyncIterator[bytes]:
+        for chunk in completion_to_chunks(answer):
+            out = renderer.chunk(chunk)
+            if out:
+                yield out
+        yield renderer.done()
+
+    return StreamingResponse(events(), headers={**headers, "cache-control": "no-cache"},
+                             media_type="text/event-stream")
+
+
+def _remember(
+    gateway: Gateway, recalled: Recalled, answer: dict[str, Any], trajectory_id: str
+) -> None:
+    """Keep the answer in the semantic cache, off the event loop (nobody waits for it)."""
+    if recalled.guard is None:
+        return
+    loop = asyncio.get_running_loop()
+    loop.run_in_executor(None, gateway.recall.remember, recalled, answer, trajectory_id)
 
 
 def _answered_by(headers: dict[str, str], record: TrajectoryRecord) -> dict[str, str]:
@@ -113,6 +180,7 @@ async def _stream(
     started: float,
     surface: Surface,
     renderer: StreamRenderer,
+    recalled: Recalled | None = None,
 ) -> Response:
     # The first chunk is awaited before answering, so a provider that fails outright gets a
     # proper HTTP error status rather than a 200 stream with an error inside (and retries and
@@ -126,7 +194,7 @@ async def _stream(
         _capture_gone(gateway, record, started)
         raise
     _answered_by(headers, record)
-    events = _events(gateway, route, chunks, first, record, started, renderer)
+    events = _events(gateway, route, chunks, first, record, started, renderer, recalled)
     return StreamingResponse(
         events, headers={**headers, "cache-control": "no-cache"}, media_type="text/event-stream"
     )
@@ -140,6 +208,7 @@ async def _events(
     record: TrajectoryRecord,
     started: float,
     renderer: StreamRenderer,
+    recalled: Recalled | None = None,
 ) -> AsyncIterator[bytes]:
     assembler = StreamAssembler()
     chunk: dict[str, Any] | None = first
@@ -171,6 +240,8 @@ async def _events(
         raise
     _finish(record, assembler, route, started)
     await gateway.capture(record)
+    if recalled is not None and record.response is not None:
+        _remember(gateway, recalled, record.response, record.id)
     yield renderer.done()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from veteran.config import Config
+from veteran.gateway.recall import Recall
 from veteran.gateway.resilience import Caller
 from veteran.gateway.routing import Router
 from veteran.providers.base import ModelInfo, Provider
@@ -20,9 +21,12 @@ log = logging.getLogger("veteran.gateway")
 
 
 class Gateway:
-    def __init__(self, config: Config, store: Store, *, spool_dir: Path | None = None) -> None:
+    def __init__(self, config: Config, store: Store, *, spool_dir: Path | None = None,
+                 memory_dir: Path | None = None) -> None:
         """`spool_dir`: where captures wait while the store is unavailable (the workspace's
-        `spool/` under `veteran serve`); without it they are dropped and counted."""
+        `spool/` under `veteran serve`); without it they are dropped and counted.
+        `memory_dir`: where search indexes are cached (the workspace's `memory/`); without it
+        they are rebuilt from the store when first used."""
         self.config = config
         self.store = store
         self.providers: dict[str, Provider] = {
@@ -31,6 +35,8 @@ class Gateway:
         }
         self.router = Router(config, self.providers)
         self.caller = Caller(self.providers, disabled={})
+        self.memory_dir = memory_dir
+        self.recall = Recall(config, store, memory_dir)
         self.switch_poll_interval = 1.0  # seconds: how soon `veteran providers disable` applies
         self._switch_poller: asyncio.Task[None] | None = None
         self.writer: CaptureWriter = store.writer(
@@ -42,6 +48,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.refresh_switches()
+        await self.recall.start()
         self.writer.start()
         started: list[Provider] = []
         try:

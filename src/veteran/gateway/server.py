@@ -25,7 +25,8 @@ def build_gateway(workspace: Workspace) -> Gateway:
     store = Store.open(
         workspace.database_url(config), sqlite_synchronous=config.capture.sqlite_synchronous
     )
-    return Gateway(config, store, spool_dir=workspace.path / "spool")
+    return Gateway(config, store, spool_dir=workspace.path / "spool",
+                   memory_dir=workspace.path / "memory")
 
 
 # How uvicorn runs the gateway, in `veteran serve` and in the tests alike.

@@ -17,7 +17,8 @@ from veteran.store.ids import id_floor, id_ms
 from veteran.store.schema import feedback, trajectories, trajectory_tags
 from veteran.types import Feedback, Trajectory
 
-SUMMARY = [c for c in trajectories.c if c.name not in ("request", "response", "attempts")]
+FULL_ONLY = ("request", "response", "attempts", "context")  # large: read one at a time
+SUMMARY = [c for c in trajectories.c if c.name not in FULL_ONLY]
 CURSOR_VERSION = 2
 MAX_LIMIT = 1000
 

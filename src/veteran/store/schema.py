@@ -8,16 +8,20 @@ UNIX seconds as double precision: sortable, portable, and free to bind in bulk i
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -54,6 +58,8 @@ trajectories = Table(
     Column("format_version", Integer, nullable=False),
     Column("team", String(64)),  # the API key's team; NULL when the gateway runs without keys
     Column("attempts", Text),  # JSON list: every provider call made for this trajectory
+    Column("context", Text),  # JSON: memory chunks put into the prompt, or the cache entry used
+    Column("cached", Boolean, nullable=False, server_default=false()),  # semantic cache answer
     Column("key_id", String(40)),  # the API key's id (never the key); NULL without keys
     # Listings page through the primary key: ids are UUIDv7 carrying created_at (store.new_id).
     # Each index costs every captured call a page write (measured: 77 µs vs 51 µs per single-row
@@ -118,4 +124,75 @@ provider_switches = Table(
     Column("disabled", Boolean, nullable=False),
     Column("reason", Text),
     Column("changed_at", Float(53), nullable=False),
+)
+
+# Institutional memory (veteran.memory.store). A collection records the embedder its vectors came
+# from; `generation` changes on every write so search indexes built from it know they are stale.
+kb_collections = Table(
+    "kb_collections",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("embedder", String(256), nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("chunk_tokens", Integer, nullable=False),
+    Column("overlap_tokens", Integer, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("created_at", Float(53), nullable=False),
+    Column("updated_at", Float(53), nullable=False),
+)
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "collection",
+        String(128),
+        ForeignKey("kb_collections.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("source", String(1024), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON object
+    Column("ingested_at", Float(53), nullable=False),
+    UniqueConstraint("collection", "source"),
+)
+
+# Embeddings are float32 little-endian bytes (no pgvector): search loads them into its own index.
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("id", String(128), primary_key=True),  # f"{document_id}:{ordinal}"
+    Column("collection", String(128), nullable=False),
+    Column(
+        "document_id",
+        String(64),
+        ForeignKey("kb_documents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("ordinal", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON object
+    Column("embedding", LargeBinary, nullable=False),
+    Index(None, "collection", "id"),
+    Index(None, "document_id"),
+)
+
+# The semantic cache (memory/cache.py): answers kept for close repeats of a request. `guard` is
+# the hash of what must match exactly; `fingerprint` names the function's variants when stored.
+semantic_cache = Table(
+    "semantic_cache",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("function", String(64), nullable=False),
+    Column("guard", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("embedding", LargeBinary, nullable=False),  # float32 little-endian
+    Column("response", Text, nullable=False),
+    Column("trajectory_id", String(40)),
+    Column("created_at", Float(53), nullable=False),
+    Column("expires_at", Float(53), nullable=False),
+    Index(None, "function"),
 )

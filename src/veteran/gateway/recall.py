@@ -1,0 +1,151 @@
+"""What the gateway recalls for a function's request: memory to put into the prompt, and an
+earlier answer to give again (the semantic cache). Both are opt-in per function; a function
+without them costs one set lookup per request.
+
+The request's conversation is embedded once (in a worker thread, never on the event loop) and
+the vector serves both the cache lookup and the dense half of the memory search.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from veteran.config import Config, FunctionConfig
+from veteran.errors import NotFound
+from veteran.memory import cache as semantic
+from veteran.memory.context import Context, last_user_text, pack
+from veteran.memory.types import Embedder, Hit, Vectors
+from veteran.store import Store
+
+if TYPE_CHECKING:
+    from veteran.memory.search import MemoryIndex
+
+log = logging.getLogger("veteran.gateway")
+
+
+@dataclass(slots=True)
+class Recalled:
+    """What `Recall.prepare` found for one request."""
+
+    function: str
+    cached: semantic.CacheHit | None = None
+    context: Context | None = None
+    guard: str | None = None
+    vector: Vectors | None = None  # the conversation's embedding, for storing in the cache
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def fingerprint(function: FunctionConfig) -> str:
+    """Identifies a function's variants as configured: a change gives a new fingerprint, and
+    the semantic cache drops the entries made under the old one."""
+    variants = {name: v.model_dump(mode="json") for name, v in function.variants.items()}
+    payload = orjson.dumps([function.system, variants], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+class Recall:
+    def __init__(self, config: Config, store: Store, memory_dir: Path | None) -> None:
+        self._functions = {
+            name: f for name, f in config.functions.items() if f.memory or f.cache
+        }
+        self._fingerprints = {name: fingerprint(f) for name, f in self._functions.items()}
+        self._config = config
+        self._store = store
+        self._memory_dir = memory_dir
+        self._embedder: Embedder | None = None
+        self._index: Any = None
+        self._ensure_lock = threading.Lock()
+        self._cache = semantic.SemanticCache(store.engine)
+        self._missing: set[str] = set()
+
+    def wants(self, function: str | None) -> bool:
+        return function is not None and function in self._functions
+
+    async def start(self) -> None:
+        """Drop cache entries made under other variants, and warm the embedder when needed."""
+        for name, function in self._functions.items():
+            if function.cache is not None:
+                await asyncio.to_thread(self._cache.retire, name, self._fingerprints[name])
+        if self._functions:
+            await asyncio.to_thread(self._ensure)
+
+    def memory(self) -> tuple[Embedder, MemoryIndex]:
+        """The embedder and the search index, made on first use (call it from a worker thread:
+        it may load the model); shared with `/v1/kb/{collection}/search` and `/v1/embeddings`."""
+        self._ensure()
+        assert self._embedder is not None and self._index is not None
+        return self._embedder, self._index
+
+    def _ensure(self) -> None:
+        if self._index is None:
+            with self._ensure_lock:  # worker threads race here on the first requests
+                if self._index is not None:
+                    return
+                from veteran.memory.embed import default_embedder
+                from veteran.memory.search import MemoryIndex
+                from veteran.memory.store import MemoryStore
+
+                embedder = default_embedder(self._config)
+                self._index = MemoryIndex(MemoryStore(self._store.engine), embedder,
+                                          cache_dir=self._memory_dir)
+                self._embedder = embedder
+
+    async def prepare(self, function: str, body: dict[str, Any]) -> Recalled:
+        return await asyncio.to_thread(self._prepare, function, body)
+
+    def _prepare(self, function: str, body: dict[str, Any]) -> Recalled:
+        self._ensure()
+        assert self._embedder is not None
+        spec = self._functions[function]
+        out = Recalled(function)
+        messages = body.get("messages") or []
+        started = time.perf_counter()
+        if spec.cache is not None:
+            out.guard = semantic.guard(self._fingerprints[function], body)
+            out.vector = self._embedder.embed([semantic.request_text(messages)])[0]
+            out.timings["embed_ms"] = (time.perf_counter() - started) * 1000
+            out.cached = self._cache.lookup(function, out.guard, out.vector,
+                                            spec.cache.threshold)
+            if out.cached is not None:
+                return out
+        if spec.memory is not None:
+            query = last_user_text(messages)
+            hits: list[Hit] = []
+            if query.strip():
+                for collection in spec.memory.collections:
+                    try:
+                        hits.extend(self._index.search(
+                            collection, query, k=spec.memory.k,
+                            filters=dict(spec.memory.filters) or None, mode=spec.memory.mode,
+                        ))
+                    except NotFound:  # not ingested yet: answer without it, say so once
+                        if collection not in self._missing:
+                            log.warning("function %s: memory collection %r does not exist",
+                                        function, collection)
+                            self._missing.add(collection)
+            out.context = pack(hits, spec.memory.max_tokens, self._embedder.count_tokens,
+                               spec.memory.collections)
+            out.timings["memory_ms"] = (time.perf_counter() - started) * 1000
+        return out
+
+    def remember(self, recalled: Recalled, answer: dict[str, Any], trajectory_id: str) -> None:
+        """Keep an answer in the semantic cache (called off the event loop, after capture)."""
+        spec = self._functions[recalled.function].cache
+        if spec is None or recalled.guard is None or recalled.vector is None:
+            return
+        choices = answer.get("choices") or []
+        if len(choices) != 1 or choices[0].get("finish_reason") not in ("stop", "tool_calls"):
+            return  # partial, cut or multiple answers are not worth repeating
+        self._cache.store(recalled.function, recalled.guard, recalled.vector, answer,
+                          ttl_seconds=spec.ttl_seconds,
+                          fingerprint=self._fingerprints[recalled.function],
+                          trajectory_id=trajectory_id)

@@ -1,0 +1,206 @@
+"""`MemoryIndex`: hybrid search over the collections of a memory store.
+
+Each retriever (BM25 keywords, dense vectors) returns its top `max(50, 4k)` chunks among those
+that pass the filters; hybrid search fuses the two lists by reciprocal rank fusion (k = 60),
+which needs no score calibration between retrievers. Filters are applied inside each retriever
+(a row mask), not after it, so a filtered search still returns k hits when k chunks match.
+
+Indexes are built from `MemoryStore.chunks` on first use and cached in memory and in
+`cache_dir/COLLECTION/` keyed by the store's generation; the generation is checked at most once
+per `refresh_interval` seconds per collection (`refresh` checks at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from veteran.errors import BadRequest, NotFound
+from veteran.memory.index import ANN_MIN, BuiltIndex, collection_folder
+from veteran.memory.types import Chunk, Embedder, Hit, Vectors
+
+Mode = Literal["hybrid", "bm25", "dense"]
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
+RRF_K = 60
+
+
+class CollectionLike(Protocol):
+    @property
+    def embedder(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+
+class ChunkSource(Protocol):
+    """What search needs from the memory store (`veteran.memory.store.MemoryStore`)."""
+
+    def collection(self, name: str) -> CollectionLike | None: ...
+
+    def generation(self, collection: str) -> int: ...
+
+    def chunks(self, collection: str) -> Iterator[tuple[Chunk, np.ndarray[Any, Any]]]: ...
+
+    def chunks_by_id(self, ids: Sequence[str]) -> Mapping[str, Chunk]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTimings:
+    """Milliseconds spent in each step of one search (the bench times them apart)."""
+
+    embed_ms: float = 0.0  # the query embedding: 0 when a query_vector was given
+    refresh_ms: float = 0.0  # generation check, and a load or rebuild when it moved
+    bm25_ms: float = 0.0
+    dense_ms: float = 0.0
+    fetch_ms: float = 0.0  # reading the hits' chunks from the store
+    total_ms: float = 0.0
+
+    @property
+    def search_ms(self) -> float:
+        """Everything but the query embedding."""
+        return self.total_ms - self.embed_ms
+
+
+class MemoryIndex:
+    """Thread-safe: searches read an immutable index; a rebuild swaps it in when done."""
+
+    def __init__(self, store: ChunkSource, embedder: Embedder, cache_dir: Path | None = None,
+                 *, refresh_interval: float = 1.0, ann_min: int = ANN_MIN) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.cache_dir = cache_dir
+        self.refresh_interval = refresh_interval
+        self.ann_min = ann_min
+        self._indexes: dict[str, BuiltIndex] = {}
+        self._checked: dict[str, float] = {}  # collection -> monotonic time of the last check
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def search(self, collection: str, query: str, *, k: int = 5,
+               filters: Mapping[str, Any] | None = None, mode: Mode = "hybrid",
+               query_vector: Vectors | None = None) -> list[Hit]:
+        """The k best chunks for `query`; NotFound for an unknown collection."""
+        return self.search_timed(collection, query, k=k, filters=filters, mode=mode,
+                                 query_vector=query_vector)[0]
+
+    def search_timed(self, collection: str, query: str, *, k: int = 5,
+                     filters: Mapping[str, Any] | None = None, mode: Mode = "hybrid",
+                     query_vector: Vectors | None = None) -> tuple[list[Hit], SearchTimings]:
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {', '.join(MODES)}", param="mode")
+        if k < 1:
+            raise BadRequest("k must be at least 1", param="k")
+        started = time.perf_counter()
+        index = self._current(collection)
+        refreshed = time.perf_counter()
+        embed_ms = bm25_ms = dense_ms = 0.0
+        depth = max(50, 4 * k)
+        mask = index.mask(filters)
+        keyword_rows = dense_rows = np.zeros(0, dtype=np.int64)
+        keyword_scores = dense_scores = np.zeros(0, dtype=np.float32)
+        if mode != "dense":
+            t = time.perf_counter()
+            keyword_rows, keyword_scores = index.keyword(query, depth if mode == "hybrid" else k,
+                                                         mask)
+            bm25_ms = (time.perf_counter() - t) * 1000
+        if mode != "bm25" and len(index):
+            if index.embedder != self.embedder.name:
+                raise BadRequest(f"collection {collection!r} was embedded with "
+                                 f"{index.embedder}; the configured embedder is "
+                                 f"{self.embedder.name}: re-ingest it, or search with mode "
+                                 "\"bm25\"", param="mode")
+            if query_vector is None:
+                t = time.perf_counter()
+                query_vector = self.embedder.embed([query])[0]
+                embed_ms = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            dense_rows, dense_scores = index.dense(query_vector, depth if mode == "hybrid" else k,
+                                                   mask)
+            dense_ms = (time.perf_counter() - t) * 1000
+        ranked = _fuse(mode, k, keyword_rows, keyword_scores, dense_rows, dense_scores)
+        t = time.perf_counter()
+        found = self.store.chunks_by_id([index.ids[row] for row, *_ in ranked]) if ranked else {}
+        hits = [Hit(found[index.ids[row]], score, bm25_rank, dense_rank)
+                for row, score, bm25_rank, dense_rank in ranked if index.ids[row] in found]
+        done = time.perf_counter()
+        return hits, SearchTimings(
+            embed_ms=embed_ms, refresh_ms=(refreshed - started) * 1000, bm25_ms=bm25_ms,
+            dense_ms=dense_ms, fetch_ms=(done - t) * 1000, total_ms=(done - started) * 1000,
+        )
+
+    def refresh(self, collection: str) -> bool:
+        """Check the store's generation now; load or rebuild the index if it moved. True when
+        the index changed."""
+        before = self._indexes.get(collection)
+        self._current(collection, force=True)
+        return self._indexes.get(collection) is not before
+
+    def forget(self, collection: str) -> None:
+        """Drop the in-memory index (the cached files stay)."""
+        with self._guard:
+            self._indexes.pop(collection, None)
+            self._checked.pop(collection, None)
+
+    def _current(self, collection: str, *, force: bool = False) -> BuiltIndex:
+        index = self._indexes.get(collection)
+        now = time.monotonic()
+        if (index is not None and not force
+                and now - self._checked.get(collection, 0.0) < self.refresh_interval):
+            return index
+        with self._guard:
+            lock = self._locks.setdefault(collection, threading.Lock())
+        with lock:  # one load or build per collection at a time; others wait for it
+            info = self.store.collection(collection)
+            if info is None:
+                with self._guard:
+                    self._indexes.pop(collection, None)
+                raise NotFound(f"no memory collection {collection!r}",
+                               code="collection_not_found")
+            generation = self.store.generation(collection)
+            index = self._indexes.get(collection)
+            if index is None or index.generation != generation:
+                index = self._load_or_build(collection, generation, info)
+                with self._guard:
+                    self._indexes[collection] = index
+            self._checked[collection] = time.monotonic()
+            return index
+
+    def _load_or_build(self, collection: str, generation: int,
+                       info: CollectionLike) -> BuiltIndex:
+        folder = collection_folder(self.cache_dir, collection) if self.cache_dir else None
+        if folder is not None:
+            loaded = BuiltIndex.load(folder, collection, generation, info.embedder)
+            if loaded is not None:
+                return loaded
+        index = BuiltIndex.build(collection, generation, info.embedder, info.dim,
+                                 self.store.chunks(collection), ann_min=self.ann_min)
+        # Chunks read while an ingest ran may be newer than `generation`: never save those.
+        if folder is not None and self.store.generation(collection) == generation:
+            index.save(folder)
+        return index
+
+
+def _fuse(mode: Mode, k: int, keyword_rows: Any, keyword_scores: Any, dense_rows: Any,
+          dense_scores: Any) -> list[tuple[int, float, int | None, int | None]]:
+    """(row, score, bm25 rank, dense rank) of the k best, best first."""
+    bm25_rank = {int(row): rank for rank, row in enumerate(keyword_rows, 1)}
+    dense_rank = {int(row): rank for rank, row in enumerate(dense_rows, 1)}
+    if mode == "bm25":
+        return [(int(r), float(s), bm25_rank[int(r)], None)
+                for r, s in zip(keyword_rows[:k], keyword_scores[:k], strict=True)]
+    if mode == "dense":
+        return [(int(r), float(s), None, dense_rank[int(r)])
+                for r, s in zip(dense_rows[:k], dense_scores[:k], strict=True)]
+    fused: dict[int, float] = {}
+    for ranks in (bm25_rank, dense_rank):
+        for row, rank in ranks.items():
+            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(fused.items(), key=lambda item: (-item[1], min(
+        bm25_rank.get(item[0], 1 << 30), dense_rank.get(item[0], 1 << 30)), item[0]))[:k]
+    return [(row, score, bm25_rank.get(row), dense_rank.get(row)) for row, score in best]

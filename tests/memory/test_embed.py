@@ -1,0 +1,90 @@
+"""The shipped all-MiniLM-L6-v2, for real: loaded from the installed package, never downloaded."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from veteran.config import parse_config
+from veteran.errors import ConfigError
+from veteran.memory.embed import MiniLMEmbedder, OpenAIEmbedder, default_embedder, minilm_dir
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Iterator[MiniLMEmbedder]:
+    yield MiniLMEmbedder()
+
+
+def test_vectors_are_normalised_and_384_wide(minilm: MiniLMEmbedder) -> None:
+    vectors = minilm.embed(["A cat sits on the mat.", "x" * 5000, "naïve café — ünïcode"])
+    assert vectors.shape == (3, 384) and minilm.dim == 384
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert minilm.embed([]).shape == (0, 384)
+
+
+def test_similar_sentences_are_closer_than_unrelated_ones(minilm: MiniLMEmbedder) -> None:
+    a, b, c = minilm.embed([
+        "How do I get a refund for my order?",
+        "I want my money back for this purchase.",
+        "The volcano erupted and covered the village in ash.",
+    ])
+    assert float(a @ b) > 0.5
+    assert float(a @ b) > float(a @ c) + 0.3
+
+
+def test_batches_and_order_do_not_change_vectors(minilm: MiniLMEmbedder) -> None:
+    texts = [f"sentence number {i} " * (i % 7 + 1) for i in range(40)]
+    together = minilm.embed(texts)
+    alone = np.stack([minilm.embed([t])[0] for t in texts[:5]])
+    assert np.allclose(together[:5], alone, atol=1e-5)
+
+
+def test_count_tokens_uses_the_wordpiece_tokenizer(minilm: MiniLMEmbedder) -> None:
+    assert minilm.count_tokens("") == 0
+    assert minilm.count_tokens("hello world") == 2
+    # WordPiece splits rare words into pieces; the count is not truncated at 256.
+    assert minilm.count_tokens("antidisestablishmentarianism") > 1
+    assert minilm.count_tokens("word " * 1000) == 1000
+
+
+def test_is_thread_safe(minilm: MiniLMEmbedder) -> None:
+    expected = minilm.embed(["parallel text"])[0]
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        results.append(minilm.embed(["parallel text"])[0])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    assert all(np.allclose(r, expected, atol=1e-5) for r in results)
+
+
+def test_model_folder_is_the_installed_package() -> None:
+    folder = minilm_dir()
+    assert folder.name == "model" and (folder / "tokenizer.json").is_file()
+
+
+PROVIDERS = {"up": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
+             "m": {"kind": "mock"}}
+
+
+def test_default_embedder_from_config() -> None:
+    assert isinstance(default_embedder(parse_config({})), MiniLMEmbedder)
+    local = parse_config({"memory": {"embedder": "local"}})
+    assert isinstance(default_embedder(local), MiniLMEmbedder)
+    config = parse_config({"providers": PROVIDERS,
+                           "memory": {"embedder": "up/text-embedding-3-small"}})
+    remote = default_embedder(config)
+    assert isinstance(remote, OpenAIEmbedder) and remote.name == "up/text-embedding-3-small"
+    for name, problem in (("m/whatever", "kind"), ("nope/model", "neither")):
+        config = parse_config({"providers": PROVIDERS, "memory": {"embedder": name}})
+        with pytest.raises(ConfigError, match=problem):
+            default_embedder(config)
