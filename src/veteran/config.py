@@ -66,7 +66,7 @@ class FunctionMemoryConfig(_Strict):
 class FunctionCacheConfig(_Strict):
     """`[functions.NAME.cache]`: answer a close-enough repeat of an earlier request from cache."""
 
-    threshold: float = Field(default=0.95, gt=0, le=1)  # cosine similarity of the requests
+    threshold: float = Field(default=0.92, gt=0, le=1)  # cosine similarity of the requests
     ttl_seconds: float = Field(default=86_400, gt=0)
 
 

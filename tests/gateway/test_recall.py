@@ -156,11 +156,17 @@ def test_different_numbers_params_or_questions_are_not_cache_hits(
 ) -> None:
     ask(client, "faq", "What is the refund policy for order 4471?")
     ask(client, "faq", "How do I reset my password?", temperature=0.2)
-    wait_for_entries(gateway, 2)
+    ask(client, "faq", "Convert 30 euros to US dollars.")
+    ask(client, "faq", "Which accessories are compatible with the QS-4653?")
+    ask(client, "faq", "What is the maximum operating temperature of the XR-2067?")
+    wait_for_entries(gateway, 5)
     for text, extra in [
         ("What is the refund policy for order 4417?", {}),  # another order
         ("How do I reset my password?", {"temperature": 0.9}),  # other parameters
         ("How do I change my shipping address?", {}),  # another question
+        ("Convert 30 US dollars to euros.", {}),  # the same words, roles swapped
+        ("Which accessories are not compatible with the QS-4653?", {}),  # negated
+        ("What is the minimum operating temperature of the XR-2067?", {}),  # the other extreme
     ]:
         raw = ask(client, "faq", text, **extra)
         assert raw.headers["x-veteran-cache"] == "miss", text

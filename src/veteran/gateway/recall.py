@@ -41,6 +41,7 @@ class Recalled:
     context: Context | None = None
     guard: str | None = None
     vector: Vectors | None = None  # the conversation's embedding, for storing in the cache
+    text: str = ""  # the conversation as embedded
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,10 +112,11 @@ class Recall:
         started = time.perf_counter()
         if spec.cache is not None:
             out.guard = semantic.guard(self._fingerprints[function], body)
-            out.vector = self._embedder.embed([semantic.request_text(messages)])[0]
+            out.text = semantic.request_text(messages)
+            out.vector = self._embedder.embed([out.text])[0]
             out.timings["embed_ms"] = (time.perf_counter() - started) * 1000
             out.cached = self._cache.lookup(function, out.guard, out.vector,
-                                            spec.cache.threshold)
+                                            spec.cache.threshold, out.text)
             if out.cached is not None:
                 return out
         if spec.memory is not None:
@@ -146,6 +148,6 @@ class Recall:
         if len(choices) != 1 or choices[0].get("finish_reason") not in ("stop", "tool_calls"):
             return  # partial, cut or multiple answers are not worth repeating
         self._cache.store(recalled.function, recalled.guard, recalled.vector, answer,
-                          ttl_seconds=spec.ttl_seconds,
+                          ttl_seconds=spec.ttl_seconds, text=recalled.text,
                           fingerprint=self._fingerprints[recalled.function],
                           trajectory_id=trajectory_id)

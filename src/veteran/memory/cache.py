@@ -5,9 +5,15 @@ Opt-in per function (`[functions.NAME.cache]`). Two requests match when
 - their **guard** is identical: a hash of everything that must be equal for the answer to
   carry over: the function's variants as configured (so changing a variant invalidates its
   entries), the system prompts, every request parameter other than the messages (temperature,
-  tools, response_format, max_tokens, ...), and every token of the conversation that carries a
+  tools, response_format, max_tokens, ...), every token of the conversation that carries a
   digit (part numbers, amounts, dates, order ids: "refund order 4471" must never be answered
-  with what was said about order 4417, however similar the sentences look to an embedding);
+  with what was said about order 4417, however similar the sentences look to an embedding),
+  and its **polarity**: whether it negates (not, never, without, don't ...) and which extreme
+  it asks about (maximum/highest/upper versus minimum/lowest/lower). Embeddings place a
+  question and its opposite side by side (measured: cosine >= 0.95 for "which add-ons work with
+  X" and "which add-ons don't work with X"), so these must match exactly too;
+- and they are not the same words in another order ("convert 30 euros to dollars" is not
+  "convert 30 dollars to euros", at cosine 0.99): a swap of roles, not a rephrasing;
 - and the embeddings of their conversations (`request_text`) have a cosine similarity at or
   above the function's `threshold`.
 
@@ -35,6 +41,17 @@ from veteran.store import schema
 from veteran.store.ids import new_id
 
 DIGITS = re.compile(r"\S*\d\S*")
+EDGE_PUNCTUATION = ".,;:!?()[]{}\"'`"
+WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
+NEGATION = frozenset({"not", "no", "never", "without", "none", "nothing", "nor", "cannot",
+                      "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't",
+                      "won't", "wouldn't", "shouldn't", "mustn't", "excluding", "except"})
+EXTREMES = {
+    "max": frozenset({"max", "maximum", "highest", "most", "upper", "largest", "greatest",
+                      "longest", "top", "ceiling"}),
+    "min": frozenset({"min", "minimum", "lowest", "least", "lower", "smallest", "shortest",
+                      "bottom", "floor"}),
+}
 # Request fields that do not change what the answer should be.
 NOT_GUARDED = frozenset({"messages", "stream", "stream_options", "user", "metadata",
                          "veteran_tags", "model"})
@@ -56,9 +73,19 @@ def guard(fingerprint: str, body: dict[str, Any]) -> str:
     system = [_content_text(m.get("content")) for m in messages
               if isinstance(m, dict) and m.get("role") in ("system", "developer")]
     params = {k: v for k, v in body.items() if k not in NOT_GUARDED}
-    exact = sorted(set(DIGITS.findall(request_text(messages).lower())))
-    payload = orjson.dumps([fingerprint, system, params, exact], option=orjson.OPT_SORT_KEYS)
+    text = request_text(messages).lower()
+    exact = sorted({token.strip(EDGE_PUNCTUATION) for token in DIGITS.findall(text)})
+    payload = orjson.dumps([fingerprint, system, params, exact, polarity(text)],
+                           option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
+
+
+def polarity(text: str) -> list[str]:
+    """Whether `text` negates, and which extremes it asks about (see the module docstring)."""
+    words = set(WORDS.findall(text.lower()))
+    found = ["negated"] if words & NEGATION or any(w.endswith("n't") for w in words) else []
+    found += [name for name, members in EXTREMES.items() if words & members]
+    return found
 
 
 def _content_text(content: Any) -> str:
@@ -86,6 +113,7 @@ class _Bucket:
     expires: list[float] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     trajectories: list[str | None] = field(default_factory=list)
+    words: list[list[str]] = field(default_factory=list)
     matrix: Vectors | None = None
 
 
@@ -99,9 +127,11 @@ class SemanticCache:
         self._loaded: set[str] = set()  # functions read from the store
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def lookup(self, function: str, guard_hash: str, vector: Vectors,
-               threshold: float) -> CacheHit | None:
-        """The most similar live entry at or above `threshold`, if any."""
+    def lookup(self, function: str, guard_hash: str, vector: Vectors, threshold: float,
+               text: str = "") -> CacheHit | None:
+        """The most similar live entry at or above `threshold` that is not `text`'s words in
+        another order, if any."""
+        words = WORDS.findall(text.lower())
         with self._lock:
             self._load(function)
             bucket = self._buckets.get((function, guard_hash))
@@ -114,20 +144,20 @@ class SemanticCache:
             for i in np.argsort(-scores):
                 if scores[i] < threshold:
                     return None
-                if bucket.expires[i] > now:
+                if bucket.expires[i] > now and not _reordered(words, bucket.words[i]):
                     return CacheHit(bucket.ids[i], float(scores[i]), bucket.responses[i],
                                     bucket.trajectories[i])
             return None
 
     def store(self, function: str, guard_hash: str, vector: Vectors, response: dict[str, Any],
-              *, ttl_seconds: float, fingerprint: str = "",
+              *, ttl_seconds: float, text: str = "", fingerprint: str = "",
               trajectory_id: str | None = None) -> str:
         """Keep an answer; returns the entry id."""
         now = self._clock()
         entry = new_id(now)
         row = {
             "id": entry, "function": function, "guard": guard_hash, "fingerprint": fingerprint,
-            "embedding": np.asarray(vector, dtype="<f4").reshape(-1).tobytes(),
+            "embedding": np.asarray(vector, dtype="<f4").reshape(-1).tobytes(), "text": text,
             "response": orjson.dumps(response).decode(), "trajectory_id": trajectory_id,
             "created_at": now, "expires_at": now + ttl_seconds,
         }
@@ -136,7 +166,7 @@ class SemanticCache:
         with self._lock:
             if function in self._loaded:
                 self._add(function, guard_hash, entry, np.asarray(vector, np.float32),
-                          now + ttl_seconds, response, trajectory_id)
+                          now + ttl_seconds, response, trajectory_id, text)
         return entry
 
     def retire(self, function: str, fingerprint: str) -> int:
@@ -178,15 +208,22 @@ class SemanticCache:
             for row in conn.execute(stmt):
                 vector = np.frombuffer(row.embedding, dtype="<f4").astype(np.float32)
                 self._add(function, row.guard, row.id, vector, row.expires_at,
-                          orjson.loads(row.response), row.trajectory_id)
+                          orjson.loads(row.response), row.trajectory_id, row.text)
         self._loaded.add(function)
 
     def _add(self, function: str, guard_hash: str, entry: str, vector: Vectors,
-             expires: float, response: dict[str, Any], trajectory_id: str | None) -> None:
+             expires: float, response: dict[str, Any], trajectory_id: str | None,
+             text: str) -> None:
         bucket = self._buckets.setdefault((function, guard_hash), _Bucket())
         bucket.ids.append(entry)
         bucket.vectors.append(vector.reshape(-1))
         bucket.expires.append(expires)
         bucket.responses.append(response)
         bucket.trajectories.append(trajectory_id)
+        bucket.words.append(WORDS.findall(text.lower()))
         bucket.matrix = None
+
+
+def _reordered(a: list[str], b: list[str]) -> bool:
+    """The same words in another order: a swap of roles ("A to B" against "B to A")."""
+    return a != b and sorted(a) == sorted(b)

@@ -190,6 +190,7 @@ semantic_cache = Table(
     Column("guard", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("embedding", LargeBinary, nullable=False),  # float32 little-endian
+    Column("text", Text, nullable=False),  # the conversation as embedded (`request_text`)
     Column("response", Text, nullable=False),
     Column("trajectory_id", String(40)),
     Column("created_at", Float(53), nullable=False),

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("guard", sa.String(64), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
         sa.Column("response", sa.Text(), nullable=False),
         sa.Column("trajectory_id", sa.String(40)),
         sa.Column("created_at", sa.Float(53), nullable=False),
