@@ -1,8 +1,13 @@
 """`MemoryIndex`: hybrid search over the collections of a memory store.
 
 Each retriever (BM25 keywords, dense vectors) returns its top `max(50, 4k)` chunks among those
-that pass the filters; hybrid search fuses the two lists by reciprocal rank fusion (k = 60),
-which needs no score calibration between retrievers. Filters are applied inside each retriever
+that pass the filters; hybrid search fuses the two lists by relative score fusion: each list's
+scores are scaled to [0, 1] (min-max over the list) and the two are averaged (`FUSION_WEIGHT`
+on BM25), a chunk absent from a list scoring 0 there. Unlike reciprocal rank fusion it keeps
+how far ahead a retriever's best match is: an exact part number that BM25 scores far above
+everything else stays first. Measured on the labelled set in bench/data/memory (nDCG@10, 310
+queries): relative score fusion 0.692, reciprocal rank fusion 0.507 (k = 60) and 0.642 (k = 5),
+BM25 alone 0.438, dense alone 0.476. Filters are applied inside each retriever
 (a row mask), not after it, so a filtered search still returns k hits when k chunks match.
 
 Indexes are built from `MemoryStore.chunks` on first use and cached in memory and in
@@ -27,7 +32,7 @@ from veteran.memory.types import Chunk, Embedder, Hit, Vectors
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
-RRF_K = 60
+FUSION_WEIGHT = 0.5  # BM25's share of the fused score; the untuned, even default
 
 
 class CollectionLike(Protocol):
@@ -198,9 +203,21 @@ def _fuse(mode: Mode, k: int, keyword_rows: Any, keyword_scores: Any, dense_rows
         return [(int(r), float(s), None, dense_rank[int(r)])
                 for r, s in zip(dense_rows[:k], dense_scores[:k], strict=True)]
     fused: dict[int, float] = {}
-    for ranks in (bm25_rank, dense_rank):
-        for row, rank in ranks.items():
-            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+    for rows, scores, weight in ((keyword_rows, keyword_scores, FUSION_WEIGHT),
+                                 (dense_rows, dense_scores, 1.0 - FUSION_WEIGHT)):
+        for row, scaled in zip(rows, _scaled(scores), strict=True):
+            fused[int(row)] = fused.get(int(row), 0.0) + weight * scaled
     best = sorted(fused.items(), key=lambda item: (-item[1], min(
         bm25_rank.get(item[0], 1 << 30), dense_rank.get(item[0], 1 << 30)), item[0]))[:k]
     return [(row, score, bm25_rank.get(row), dense_rank.get(row)) for row, score in best]
+
+
+def _scaled(scores: Any) -> list[float]:
+    """Scores scaled to [0, 1] over their list (all 1.0 when they are all equal)."""
+    values = np.asarray(scores, dtype=np.float64)
+    if not len(values):
+        return []
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return [1.0] * len(values)
+    return [float(v) for v in (values - low) / (high - low)]

@@ -34,7 +34,7 @@ class Chunk:
 @dataclass(frozen=True, slots=True)
 class Hit:
     chunk: Chunk
-    score: float  # higher is better; for hybrid, the reciprocal-rank-fusion score
+    score: float  # higher is better; for hybrid, the fused score in [0, 1] (search.py)
     bm25_rank: int | None = None  # 1-based rank in the keyword results, None if absent
     dense_rank: int | None = None  # 1-based rank in the vector results, None if absent
 
