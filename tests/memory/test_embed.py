@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,3 +89,40 @@ def test_default_embedder_from_config() -> None:
         config = parse_config({"providers": PROVIDERS, "memory": {"embedder": name}})
         with pytest.raises(ConfigError, match=problem):
             default_embedder(config)
+
+
+def test_an_openai_compatible_provider_embeds_over_loopback(
+    upstream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from veteran.errors import UpstreamError
+
+    monkeypatch.setenv("EMB_KEY", "sk-embed-secret")
+    config = parse_config({
+        "providers": {"up": {"kind": "openai", "base_url": upstream.url,
+                             "api_key_env": "EMB_KEY"}},
+        "memory": {"embedder": "up/text-embedding-3-small"},
+    })
+    remote = default_embedder(config)
+    assert isinstance(remote, OpenAIEmbedder)
+    remote.batch = 2  # several requests for one call
+    vectors = remote.embed(["alpha", "beta", "alpha", "gamma", "delta"])
+    assert vectors.shape == (5, 16) and remote.dim == 16
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+    sent = upstream.requests[-3:]
+    assert [r["input"] for r in sent] == [["alpha", "beta"], ["alpha", "gamma"], ["delta"]]
+    assert all(r["model"] == "text-embedding-3-small" for r in sent)
+    assert upstream.headers[-1]["authorization"] == "Bearer sk-embed-secret"
+
+    async def from_the_loop() -> Any:
+        try:
+            return await remote.aembed(["alpha"])
+        finally:
+            await remote.aclose()
+
+    assert np.allclose(asyncio.run(from_the_loop())[0], vectors[0])
+    with pytest.raises(UpstreamError) as failed:
+        remote.embed(["fault:status=503"])
+    assert failed.value.upstream_status == 503 and "sk-embed-secret" not in str(failed.value)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import socket
@@ -146,6 +147,8 @@ class FakeUpstreamApp:
             await self._chat(scope, receive, send)
         elif path == "/v1/messages" and method == "POST":
             await self._messages(scope, receive, send)
+        elif path == "/v1/embeddings" and method == "POST":
+            await self._embeddings(scope, receive, send)
         elif path == "/v1/models" and method == "GET":
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models
@@ -175,6 +178,29 @@ class FakeUpstreamApp:
             del self.requests[0]
             del self.headers[0]
         return body
+
+    async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """OpenAI embeddings: a deterministic 16-dimensional vector per input (from its
+        SHA-256), so equal texts embed equally; `status` faults apply."""
+        body = await self._read(scope, receive)
+        inputs = body.get("input") if body is not None else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            await _respond(send, 400, _error(400, "input must be a string or list of strings"))
+            return
+        fault = self._fault(scope, inputs[0] if inputs else "")
+        if fault.status is not None:
+            await _respond(send, fault.status, _error(fault.status, "fake fault"),
+                           headers=fault.headers())
+            return
+        data = [{"object": "embedding", "index": i,
+                 "embedding": [b / 255 - 0.5 for b in hashlib.sha256(text.encode()).digest()[:16]]}
+                for i, text in enumerate(inputs)]
+        tokens = sum(len(t.split()) for t in inputs)
+        await _respond(send, 200, orjson.dumps({
+            "object": "list", "data": data, "model": body.get("model") if body else None,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._read(scope, receive)
