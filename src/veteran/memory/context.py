@@ -2,7 +2,8 @@
 
 A function that declares `[functions.NAME.memory]` gets, before each call, a system message
 holding the chunks that best match the conversation's last user message, searched in its
-collections and packed best-first while they fit `max_tokens` (counted with the embedder's
+collections and packed best-first while they fit `max_tokens` (a chunk scored 0, the last of
+every result list it was in, is left out) (counted with the embedder's
 tokenizer, header lines included). Each chunk is shown with its source so the model can cite
 it, and the trajectory records exactly which chunks it was told (`context`).
 """
@@ -53,8 +54,8 @@ def pack(hits: Sequence[Hit], budget: int, count_tokens: Any,
     spent = count_tokens(HEADER)
     seen: set[str] = set()
     for hit in sorted(hits, key=lambda h: -h.score):
-        if hit.chunk.id in seen:
-            continue
+        if hit.chunk.id in seen or hit.score <= 0:
+            continue  # a hybrid score of 0 is the last of every list it was in: no evidence
         block = f"[{len(used) + 1}] ({_label(hit)})\n{hit.chunk.text}"
         cost = count_tokens(block)
         if spent + cost > budget:
