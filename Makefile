@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/gateway.py
 	$(PY) bench/durability.py
 	$(PY) bench/memory.py
+	$(PY) bench/evals.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from veteran.cli import feedback, init, kb, keys, providers, serve, trajectories
+from veteran.cli import evals, feedback, init, kb, keys, providers, serve, trajectories
 from veteran.errors import VeteranError
 
 
@@ -23,6 +23,7 @@ cli.add_command(feedback.feedback)
 cli.add_command(keys.keys)
 cli.add_command(providers.providers)
 cli.add_command(kb.kb)
+cli.add_command(evals.evals)
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
 """`kind = "mock"`: a scriptable model for tests and demos, in the spirit of llm's MockModel.
 
-Without a script it echoes the last user message (or answers `reply` from its settings). Tests
+Without a script it echoes the last user message (or answers `reply` from its settings).
+`rules` (regular expression -> reply, first match on the last user message wins) make it a
+scripted stand-in for a stronger model in demos and eval tests; `error_rate` makes that share
+of messages (chosen by a hash of the message, so reruns agree) get another rule's reply. Tests
 script it: `provider.enqueue("text")`, `provider.enqueue(completion_dict)`, or
 `provider.enqueue(SomeHTTPError(...))` to make the next call fail.
 """
@@ -8,6 +11,8 @@ script it: `provider.enqueue("text")`, `provider.enqueue(completion_dict)`, or
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -25,6 +30,8 @@ class MockSettings(ProviderSettings):
     kind: Literal["mock"]
     reply: str | None = None
     delay_ms: float = Field(default=0.0, ge=0)
+    rules: dict[str, str] = Field(default_factory=dict)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
 
 
 class MockProvider(Provider):
@@ -55,13 +62,24 @@ class MockProvider(Provider):
         )
 
     def _default(self, request: ModelRequest) -> str:
-        if self.config.reply is not None:
-            return self.config.reply
+        last: str | None = None
         for message in reversed(request.body.get("messages", [])):
             if message.get("role") == "user":
                 content = message.get("content")
-                return f"echo: {content if isinstance(content, str) else '[parts]'}"
-        return "echo"
+                last = content if isinstance(content, str) else "[parts]"
+                break
+        if self.config.rules and last is not None:
+            replies = list(dict.fromkeys(self.config.rules.values()))
+            for pattern, reply in self.config.rules.items():
+                if re.search(pattern, last, re.IGNORECASE):
+                    digest = hashlib.sha256(last.encode()).digest()
+                    if len(replies) > 1 and digest[0] / 256 < self.config.error_rate:
+                        others = [r for r in replies if r != reply]
+                        return others[digest[1] % len(others)]
+                    return reply
+        if self.config.reply is not None:
+            return self.config.reply
+        return f"echo: {last}" if last is not None else "echo"
 
     async def complete(self, request: ModelRequest) -> dict[str, Any]:
         if self.config.delay_ms:

@@ -197,3 +197,34 @@ semantic_cache = Table(
     Column("expires_at", Float(53), nullable=False),
     Index(None, "function"),
 )
+
+# Private evaluations (veteran.evals.runner): one row per run of a suite, one per graded call.
+# Results are committed in batches as they finish; a resumed run skips the keys it holds.
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("suite", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # running | finished | failed
+    Column("config", Text, nullable=False),  # JSON: the suite as run
+    Column("started_at", Float(53), nullable=False),
+    Column("finished_at", Float(53)),
+    Index(None, "suite"),
+)
+
+eval_results = Table(
+    "eval_results",
+    metadata,
+    Column("run_id", String(40), ForeignKey("eval_runs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("sample_id", String(256), primary_key=True),
+    Column("variant", String(256), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("output", Text, nullable=False),  # JSON: text, tool_calls, error
+    Column("scores", Text, nullable=False),  # JSON: grader -> {value, passed, ...}
+    Column("latency_ms", Float),
+    Column("cost", Float),
+    Column("cached", Boolean, nullable=False),  # answered from the eval call cache
+    Column("trajectory_id", String(40)),
+    Column("created_at", Float(53), nullable=False),
+)

@@ -1,0 +1,204 @@
+"""`veteran eval`: run suites (`evals/NAME.toml`), report, compare runs, gate a candidate."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from veteran.cli.options import workspace_option
+from veteran.cli.store import open_store
+from veteran.evals import render, report
+from veteran.evals.runner import RunOutcome, run_suite
+from veteran.evals.runs import Runs
+from veteran.evals.suite import list_suites, load_suite
+from veteran.store import Store
+from veteran.workspace import Workspace
+
+
+@click.group(name="eval")
+def evals() -> None:
+    """Private evaluations: suites in evals/NAME.toml, runs stored in the store."""
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _run(ws: Workspace, store: Store, suite_name: str, *, resume: str | None,
+         variants: list[str] | None, epochs: int | None, concurrency: int | None,
+         use_cache: bool, quiet: bool) -> RunOutcome:
+    config = ws.load_config()
+    suite = load_suite(ws.path, suite_name, config)
+    if resume == "latest":
+        latest = Runs(store.engine).latest(suite.name, unfinished=True)
+        resume = latest.id if latest is not None else None
+    console = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, disable=quiet) as bar:
+        task = bar.add_task(f"eval {suite.name}", total=None)
+
+        def progress(advance: int, total: int) -> None:
+            bar.update(task, advance=advance, total=total)
+
+        return asyncio.run(run_suite(ws, config, store, suite, resume=resume, variants=variants,
+                                     epochs=epochs, concurrency=concurrency,
+                                     use_cache=use_cache, progress=progress))
+
+
+@evals.command(name="run")
+@workspace_option
+@click.argument("suite")
+@click.option("--variant", "variants", multiple=True,
+              help="Only these variants of the suite (repeatable).")
+@click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Override the suite's.")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=None,
+              help="Calls in flight per provider (default: the suite's).")
+@click.option("--resume", default=None, metavar="RUN_ID",
+              help="Finish a stored run (`latest`: the suite's latest unfinished run), skipping "
+                   "every (sample, variant, epoch) already stored.")
+@click.option("--no-cache", is_flag=True, help="Call the models even for cached requests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run_command(workspace: str | None, suite: str, variants: tuple[str, ...],
+                epochs: int | None, concurrency: int | None, resume: str | None, no_cache: bool,
+                as_json: bool, quiet: bool) -> None:
+    """Run SUITE (evals/SUITE.toml): every variant on every sample, graded and stored."""
+    ws, store = open_store(workspace)
+    try:
+        outcome = _run(ws, store, suite, resume=resume, variants=list(variants) or None,
+                       epochs=epochs, concurrency=concurrency, use_cache=not no_cache,
+                       quiet=quiet or as_json)
+        results = Runs(store.engine).results(outcome.run_id)
+    finally:
+        store.close()
+    summary = report.summarize(results)
+    if as_json:
+        _echo_json({"run": outcome.run_id, "ran": outcome.ran, "skipped": outcome.skipped,
+                    "cached": outcome.cached, "errors": outcome.errors, **summary})
+        return
+    Console().print(render.table(summary, title=f"{suite}: run {outcome.run_id}"))
+    click.echo(f"run {outcome.run_id}: {outcome.ran} ran, {outcome.skipped} already done, "
+               f"{outcome.cached} from cache, {outcome.errors} failed calls")
+
+
+@evals.command(name="report")
+@workspace_option
+@click.argument("run_id")
+@click.option("--baseline", default=None, help="Variant the others are compared with.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a self-contained HTML report (inline SVG plots) to this file.")
+def report_command(workspace: str | None, run_id: str, baseline: str | None, as_json: bool,
+                   html_path: str | None) -> None:
+    """Summarise a stored run (RUN_ID, or a suite name for its latest run)."""
+    ws, store = open_store(workspace)
+    try:
+        runs = Runs(store.engine)
+        latest = runs.latest(run_id)  # a suite's name: its latest run
+        info = runs.get(latest.id if latest is not None else run_id)
+        results = runs.results(info.id)
+    finally:
+        store.close()
+    summary = report.summarize(results, baseline=baseline)
+    if html_path is not None:
+        Path(html_path).write_text(render.html(summary, f"{info.suite}: run {info.id}"),
+                                   encoding="utf-8")
+    if as_json:
+        _echo_json({"run": info.to_json(), **summary})
+        return
+    console = Console()
+    console.print(render.table(summary, title=f"{info.suite}: run {info.id} ({info.status})"))
+    if summary["comparisons"]:
+        console.print(render.comparisons_table(summary))
+
+
+@evals.command(name="compare")
+@workspace_option
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--grader", default=None, help="Only this grader's scores.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+def compare_command(workspace: str | None, run_a: str, run_b: str, grader: str | None,
+                    as_json: bool) -> None:
+    """What changed per sample from RUN_A to RUN_B: score deltas and outputs."""
+    ws, store = open_store(workspace)
+    try:
+        runs = Runs(store.engine)
+        a, b = runs.results(runs.get(run_a).id), runs.results(runs.get(run_b).id)
+    finally:
+        store.close()
+    changes = report.compare_runs(a, b, grader=grader)
+    if as_json:
+        _echo_json(changes)
+        return
+    for c in changes["changed"]:
+        deltas = ", ".join(f"{g} {d['a']} -> {d['b']}" for g, d in c["scores"].items())
+        click.echo(f"{c['sample_id']} [{c['variant']}] {deltas or 'output changed'}")
+        click.echo(f"    A: {str(c['output_a'])[:100]!r}\n    B: {str(c['output_b'])[:100]!r}")
+    click.echo(f"{changes['compared']} compared, {len(changes['changed'])} changed "
+               f"({changes['better']} better, {changes['worse']} worse)")
+
+
+@evals.command(name="gate")
+@workspace_option
+@click.argument("suite")
+@click.option("--baseline", required=True, help="The variant in production.")
+@click.option("--candidate", required=True, help="The variant that would replace it.")
+@click.option("--max-drop", type=click.FloatRange(0), default=0.02, show_default=True,
+              help="Largest allowed drop of the grader's mean.")
+@click.option("--grader", default=None, help="Grader to gate on (default: the suite's first).")
+@click.option("--run", "run_id", default=None,
+              help="Use this stored run instead of running the suite.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def gate_command(workspace: str | None, suite: str, baseline: str, candidate: str,
+                 max_drop: float, grader: str | None, run_id: str | None, quiet: bool) -> None:
+    """Exit 1 when CANDIDATE is worse than BASELINE beyond --max-drop with 95% confidence.
+
+    The paired difference candidate - baseline (over samples) has a 95% bootstrap interval;
+    the gate fails when that interval's upper bound is below -max-drop, and passes otherwise.
+    Exit status: 0 passed, 1 failed, 2 usage or configuration error."""
+    ws, store = open_store(workspace)
+    try:
+        suite_config = load_suite(ws.path, suite, ws.load_config())
+        chosen = grader or next(iter(suite_config.config.graders))
+        if chosen not in suite_config.config.graders:
+            raise click.UsageError(f"suite {suite!r} has no grader {chosen!r}")
+        if run_id is None:
+            run_id = _run(ws, store, suite, resume=None, variants=[baseline, candidate],
+                          epochs=None, concurrency=None, use_cache=True, quiet=quiet).run_id
+        results = Runs(store.engine).results(run_id)
+    finally:
+        store.close()
+    try:
+        verdict = report.gate(results, chosen, baseline, candidate, max_drop)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"run {run_id}: {verdict.message}")
+    if not verdict.passed:
+        sys.exit(1)
+
+
+@evals.command(name="list")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_command(workspace: str | None, as_json: bool) -> None:
+    """The workspace's suites and its latest runs."""
+    ws, store = open_store(workspace)
+    try:
+        runs = Runs(store.engine).list(limit=20)
+    finally:
+        store.close()
+    suites = list_suites(ws.path)
+    if as_json:
+        _echo_json({"suites": suites, "runs": [r.to_json() for r in runs]})
+        return
+    click.echo("suites: " + (", ".join(suites) or "none (add evals/NAME.toml)"))
+    for r in runs:
+        click.echo(f"{r.id}  {r.suite:<20} {r.status:<9} {r.results} results")

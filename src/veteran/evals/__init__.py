@@ -1,0 +1,2 @@
+"""Private evaluations: suites, datasets, graders, the runner, statistics and reports (see
+docs/design.md)."""

@@ -1,0 +1,275 @@
+"""Datasets: samples read from files or from the store, and splits by episode.
+
+Files (`load_file`) are JSONL or CSV in inspect_ai's shape (`input`: a string or chat
+messages, `target`: a string or a list of acceptable answers, optional `id`, `choices`,
+`metadata`; other fields become metadata) or OpenAI evals JSONL (`input`: messages, `ideal`).
+
+From the store (`from_store`), a sample is a trajectory: its input is the request's messages as
+the client sent them. The gateway records the client's body, before it adds the function's
+system prompt and memory context, so nothing has to be stripped: a variant run through the
+gateway gets the same additions again. Its reference is the latest `demonstration` feedback, or
+else the trajectory's own answer when it has positive feedback on `metric`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from veteran.evals.errors import DatasetError
+from veteran.evals.types import Sample
+from veteran.store import Store, TrajectoryFilter
+from veteran.types import Trajectory
+
+ROLES = {"system", "developer", "user", "assistant", "tool"}
+RESERVED = {"input", "target", "ideal", "id", "metadata", "choices", "episode_id", "tools"}
+
+
+def content_id(messages: list[dict[str, Any]], reference: Any) -> str:
+    """A sample id from its content: stable across runs and machines."""
+    raw = orjson.dumps([messages, reference], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _messages(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, list) or not value:
+        raise ValueError("`input` must be a string or a non-empty list of chat messages")
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise ValueError(f"`input[{i}]` is not a chat message with a role in {sorted(ROLES)}")
+        if "content" not in message and "tool_calls" not in message:
+            raise ValueError(f"`input[{i}]` has no `content`")
+    return [dict(m) for m in value]
+
+
+def _reference(value: Any, field: str) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError(f"`{field}` must be a string or a list of strings")
+        return list(value)
+    if isinstance(value, str | int | float | dict):
+        return value
+    raise ValueError(f"`{field}` must be a string or a list of strings")
+
+
+def sample_from_record(record: Mapping[str, Any]) -> Sample:
+    """One sample from an inspect_ai or OpenAI evals record; `ValueError` says what is wrong."""
+    if "input" not in record:
+        raise ValueError("no `input` field")
+    messages = _messages(record["input"])
+    if "ideal" in record:  # OpenAI evals
+        reference = _reference(record["ideal"], "ideal")
+    else:
+        reference = _reference(record.get("target"), "target")
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ValueError("`metadata` must be an object")
+    metadata = {**{k: v for k, v in record.items() if k not in RESERVED}, **metadata}
+    if record.get("choices") is not None:
+        if not isinstance(record["choices"], list):
+            raise ValueError("`choices` must be a list")
+        metadata["choices"] = record["choices"]
+    tools = record.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise ValueError("`tools` must be a list of OpenAI tools")
+    given = record.get("id")
+    if given is not None and (not isinstance(given, str | int) or isinstance(given, bool)):
+        raise ValueError("`id` must be a string or an integer")
+    episode = record.get("episode_id")
+    return Sample(
+        id=str(given) if given is not None else content_id(messages, reference),
+        messages=messages, reference=reference, metadata=metadata,
+        episode_id=str(episode) if episode is not None else None, tools=tools,
+    )
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{line_no}: not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path}:{line_no}: a row must be a JSON object")
+            yield line_no, record
+
+
+def _csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "input" not in reader.fieldnames:
+            raise DatasetError(f"{path}:1: the header has no `input` column")
+        for row in reader:
+            if None in row:
+                raise DatasetError(f"{path}:{reader.line_num}: more fields than the header")
+            yield reader.line_num, {k: v for k, v in row.items() if v is not None}
+
+
+def load_file(path: str | Path) -> list[Sample]:
+    """Samples from a `.jsonl` or `.csv` file, in file order. Ids are the `id` field, or a
+    hash of the content (repeats of one content get `#2`, `#3`...)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".jsonl", ".csv"}:
+        raise DatasetError(f"{path}: a dataset file must be .jsonl or .csv")
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    rows = _csv(path) if suffix == ".csv" else _jsonl(path)
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for line_no, record in rows:
+        try:
+            sample = sample_from_record(record)
+        except ValueError as exc:
+            raise DatasetError(f"{path}:{line_no}: {exc}") from None
+        if sample.id in seen:
+            if record.get("id") is not None:
+                raise DatasetError(f"{path}:{line_no}: id {sample.id!r} repeats line "
+                                   f"{seen[sample.id]}")
+            copy = 2
+            while f"{sample.id}#{copy}" in seen:
+                copy += 1
+            sample = Sample(**{**_fields(sample), "id": f"{sample.id}#{copy}"})
+        seen[sample.id] = line_no
+        samples.append(sample)
+    return samples
+
+
+def _fields(sample: Sample) -> dict[str, Any]:
+    return {name: getattr(sample, name) for name in Sample.__slots__}
+
+
+# From the store
+
+
+def answer_of(value: Any) -> Any:
+    """The answer in a demonstration or a response: a string stays; an assistant message (or a
+    chat.completion) gives its content, or its tool calls when it has no content."""
+    if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
+        value = value["choices"][0].get("message") or {}
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        assistant = [m for m in value if m.get("role") == "assistant"]
+        value = assistant[-1] if assistant else value[-1]
+    if isinstance(value, dict) and ("content" in value or "tool_calls" in value):
+        content = value.get("content")
+        return content if content not in (None, "") else value.get("tool_calls") or content
+    return value
+
+
+def _positive(value: Any, wanted: Any) -> bool:
+    if wanted is not None:
+        return bool(value == wanted)
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, int | float) and value > 0
+
+
+def sample_from_trajectory(
+    trajectory: Trajectory, *, metric: str | None = None, value: Any = None,
+    reference_metric: str | None = "demonstration",
+) -> Sample:
+    """A sample from a trajectory read in full with its feedback (see `from_store`)."""
+    request = trajectory.request or {}
+    feedback = {f.metric: f.value for f in trajectory.feedback or []}  # oldest first: latest wins
+    reference: Any = None
+    if reference_metric is not None and reference_metric in feedback:
+        reference = answer_of(feedback[reference_metric])
+    elif (metric is not None and metric in feedback and _positive(feedback[metric], value)
+          and trajectory.response is not None):
+        reference = answer_of(trajectory.response)
+    metadata: dict[str, Any] = {
+        **trajectory.tags, "function": trajectory.function, "variant": trajectory.variant,
+    }
+    return Sample(
+        id=trajectory.id, messages=list(request.get("messages") or []), reference=reference,
+        metadata=metadata, episode_id=trajectory.episode_id, tools=request.get("tools"),
+        feedback=feedback,
+    )
+
+
+def from_store(
+    store: Store,
+    function: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    tags: Mapping[str, str] | None = None,
+    metric: str | None = None,
+    value: Any = None,
+    reference_metric: str | None = "demonstration",
+    limit: int | None = None,
+    require_reference: bool = False,
+    team: str | None = None,
+) -> list[Sample]:
+    """Samples from `function`'s trajectories, oldest first.
+
+    `since`/`until` (UNIX seconds) and `tags` filter; `metric` keeps trajectories with feedback
+    on it, and with `value`, those whose latest value on it equals `value`. The reference is the
+    latest `reference_metric` feedback (a string, or an assistant message: its content), else
+    the trajectory's own answer when its `metric` feedback is positive (equal to `value` when
+    given, else true or a number above 0). Metadata holds the tags plus `function` and
+    `variant` (which win over tags of those names); `limit` keeps the latest N.
+    """
+    if limit is not None and limit < 1:
+        raise DatasetError(f"limit must be at least 1, not {limit}")
+    f = TrajectoryFilter(function=function, since=since, until=until, metric=metric,
+                         tags=dict(tags or {}), team=team)
+    kept: deque[Sample] = deque(maxlen=limit)
+    for trajectory in store.export(f):
+        sample = sample_from_trajectory(trajectory, metric=metric, value=value,
+                                        reference_metric=reference_metric)
+        if metric is not None and value is not None and sample.feedback.get(metric) != value:
+            continue
+        if require_reference and sample.reference is None:
+            continue
+        kept.append(sample)
+    return list(kept)
+
+
+# Splits
+
+
+def _unit(key: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split(
+    samples: Sequence[Sample],
+    fractions: Mapping[str, float] | None = None,
+    *,
+    seed: int = 0,
+) -> dict[str, list[Sample]]:
+    """Samples split by episode: a hash of (seed, episode id) picks each episode's split, so
+    one episode never lands in two splits and the same input gives the same split. Samples
+    without an episode split on their own id. Sizes follow `fractions` (normalised) only
+    approximately; order within a split is the input order."""
+    fractions = dict(fractions) if fractions is not None else {"train": 0.8, "test": 0.2}
+    if not fractions or any(not v > 0 for v in fractions.values()):
+        raise DatasetError(f"split fractions must be positive: {fractions}")
+    total = sum(fractions.values())
+    bounds: list[tuple[float, str]] = []
+    running = 0.0
+    for name, fraction in fractions.items():
+        running += fraction / total
+        bounds.append((running, name))
+    out: dict[str, list[Sample]] = {name: [] for name in fractions}
+    for sample in samples:
+        key = f"episode:{sample.episode_id}" if sample.episode_id else f"sample:{sample.id}"
+        u = _unit(key, seed)
+        name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
+        out[name].append(sample)
+    return out

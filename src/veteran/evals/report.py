@@ -1,0 +1,219 @@
+"""What a run says: per variant, per grader, per slice; two variants side by side; two runs.
+
+A sample's value for a grader is the mean over its epochs, so every statistic is over samples
+(the unit that was drawn), and comparisons between variants are paired by sample.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from veteran.evals import stats
+from veteran.evals.runs import Result
+
+MAX_SLICE_VALUES = 20  # metadata fields with more distinct values are not sliced on
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    grader: str
+    baseline: str
+    candidate: str
+    diff: float  # mean of candidate - baseline over samples both answered
+    low: float
+    high: float
+    p_value: float
+    n: int
+    mcnemar_p: float | None  # pass/fail graders only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"grader": self.grader, "baseline": self.baseline, "candidate": self.candidate,
+                "diff": self.diff, "low": self.low, "high": self.high, "p_value": self.p_value,
+                "n": self.n, "mcnemar_p": self.mcnemar_p}
+
+
+def _values(results: Iterable[Result], variant: str, grader: str) -> dict[str, list[float]]:
+    """sample -> the grader's values over epochs (errors and skips left out)."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        score = r.scores.get(grader)
+        if r.variant == variant and score is not None and "value" in score:
+            out[r.sample_id].append(float(score["value"]))
+    return out
+
+
+def _passes(results: Iterable[Result], variant: str, grader: str) -> dict[str, list[bool]]:
+    out: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        score = r.scores.get(grader)
+        if r.variant == variant and score is not None and score.get("passed") is not None:
+            out[r.sample_id].append(bool(score["passed"]))
+    return out
+
+
+def variants_of(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(r.variant for r in results))
+
+
+def graders_of(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(g for r in results for g in r.scores))
+
+
+def paired(results: list[Result], grader: str, baseline: str, candidate: str) -> Paired:
+    """candidate - baseline on the samples both were graded on, with its 95% interval."""
+    a = {s: statistics.fmean(v) for s, v in _values(results, candidate, grader).items()}
+    b = {s: statistics.fmean(v) for s, v in _values(results, baseline, grader).items()}
+    common = sorted(a.keys() & b.keys())
+    if not common:
+        raise ValueError(f"no sample was graded by {grader!r} for both {baseline!r} "
+                         f"and {candidate!r}")
+    cmp = stats.paired_difference([b[s] for s in common], [a[s] for s in common])  # a - b
+    mcnemar_p = None
+    pa, pb = _passes(results, candidate, grader), _passes(results, baseline, grader)
+    both = sorted(pa.keys() & pb.keys())
+    if both:
+        # one epoch's verdict per sample (the first): McNemar wants paired binary outcomes
+        mcnemar_p = stats.mcnemar([pa[s][0] for s in both], [pb[s][0] for s in both]).p_value
+    return Paired(grader, baseline, candidate, cmp.diff, cmp.low, cmp.high, cmp.p_value,
+                  len(common), mcnemar_p)
+
+
+def _slices(results: list[Result], grader: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """field -> value -> variant -> mean with interval, for low-cardinality metadata fields."""
+    fields: dict[str, set[str]] = defaultdict(set)
+    meta: dict[str, dict[str, Any]] = {}
+    for r in results:
+        meta.setdefault(r.sample_id, r.output.get("metadata") or {})
+    for m in meta.values():
+        for k, v in m.items():
+            if isinstance(v, (str, bool, int)):
+                fields[k].add(str(v))
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for field_name, seen in sorted(fields.items()):
+        if not 1 < len(seen) <= MAX_SLICE_VALUES:
+            continue
+        table: dict[str, dict[str, Any]] = {}
+        for value in sorted(seen):
+            row: dict[str, Any] = {}
+            for variant in variants_of(results):
+                vals = [statistics.fmean(v) for s, v in _values(results, variant, grader).items()
+                        if str(meta.get(s, {}).get(field_name)) == value]
+                if vals:
+                    row[variant] = _estimate(vals)
+            table[value] = row
+        out[field_name] = table
+    return out
+
+
+def _estimate(values: list[float]) -> dict[str, Any]:
+    e = stats.mean_ci(values)
+    return {"mean": e.mean, "low": e.low, "high": e.high, "n": e.n}
+
+
+def summarize(results: list[Result], *, baseline: str | None = None) -> dict[str, Any]:
+    """Everything `--json` prints and the HTML report draws."""
+    variants = variants_of(results)
+    graders = graders_of(results)
+    epochs = max((r.epoch for r in results), default=-1) + 1
+    out: dict[str, Any] = {"variants": {}, "graders": graders, "epochs": epochs,
+                           "comparisons": [], "slices": {}}
+    for variant in variants:
+        mine = [r for r in results if r.variant == variant]
+        latencies = [r.latency_ms for r in mine if r.latency_ms is not None]
+        costs = [r.cost for r in mine if r.cost is not None]
+        entry: dict[str, Any] = {
+            "samples": len({r.sample_id for r in mine}), "calls": len(mine),
+            "errors": sum(1 for r in mine if r.output.get("error")),
+            "cost": sum(costs) if costs else None,
+            "cost_per_call": statistics.fmean(costs) if costs else None,
+            "latency_p50_ms": statistics.median(latencies) if latencies else None,
+            "graders": {}, "pass_at_k": {},
+        }
+        for grader in graders:
+            values = _values(results, variant, grader)
+            if values:
+                entry["graders"][grader] = _estimate(
+                    [statistics.fmean(v) for v in values.values()])
+            passes = _passes(results, variant, grader)
+            if passes:
+                ks = sorted({1, epochs})
+                entry["pass_at_k"][grader] = {
+                    str(k): statistics.fmean(
+                        stats.pass_at_k(len(p), sum(p), k) for p in passes.values() if len(p) >= k)
+                    for k in ks if any(len(p) >= k for p in passes.values())
+                }
+        out["variants"][variant] = entry
+    base = baseline or (variants[0] if variants else None)
+    for grader in graders:
+        for candidate in variants:
+            if base is None or candidate == base:
+                continue
+            try:
+                out["comparisons"].append(paired(results, grader, base, candidate).to_json())
+            except ValueError:
+                continue
+        out["slices"][grader] = _slices(results, grader)
+    return out
+
+
+def compare_runs(a: list[Result], b: list[Result], *, grader: str | None = None
+                 ) -> dict[str, Any]:
+    """Per (sample, variant): the score deltas from run A to run B and both outputs, for the
+    samples whose scores or outputs changed (epoch 0; other epochs are repeats)."""
+    index_a = {(r.sample_id, r.variant): r for r in a if r.epoch == 0}
+    index_b = {(r.sample_id, r.variant): r for r in b if r.epoch == 0}
+    changed: list[dict[str, Any]] = []
+    for key in sorted(index_a.keys() & index_b.keys()):
+        ra, rb = index_a[key], index_b[key]
+        names = [grader] if grader else sorted(ra.scores.keys() | rb.scores.keys())
+        deltas: dict[str, Any] = {}
+        for name in names:
+            va = ra.scores.get(name, {}).get("value")
+            vb = rb.scores.get(name, {}).get("value")
+            if va != vb:
+                deltas[name] = {"a": va, "b": vb,
+                                "delta": vb - va if va is not None and vb is not None else None}
+        text_a, text_b = ra.output.get("text"), rb.output.get("text")
+        if deltas or text_a != text_b:
+            changed.append({"sample_id": key[0], "variant": key[1], "scores": deltas,
+                            "output_a": text_a, "output_b": text_b})
+    return {
+        "compared": len(index_a.keys() & index_b.keys()),
+        "only_a": len(index_a.keys() - index_b.keys()),
+        "only_b": len(index_b.keys() - index_a.keys()),
+        "changed": changed,
+        "better": sum(1 for c in changed if _moved(c, 1)),
+        "worse": sum(1 for c in changed if _moved(c, -1)),
+    }
+
+
+def _moved(change: dict[str, Any], sign: int) -> bool:
+    return any((d["delta"] or 0) * sign > 0 for d in change["scores"].values())
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    passed: bool
+    comparison: Paired
+    max_drop: float
+    message: str
+
+
+def gate(results: list[Result], grader: str, baseline: str, candidate: str, max_drop: float
+         ) -> GateVerdict:
+    """Fail only when the candidate is worse than the baseline beyond `max_drop` with 95%
+    confidence: the upper bound of the interval of (candidate - baseline) is below -max_drop.
+    A small or noisy suite whose interval reaches above -max_drop passes: the gate blocks
+    regressions it can show, not ones it merely cannot rule out."""
+    cmp = paired(results, grader, baseline, candidate)
+    passed = not cmp.high < -max_drop
+    verdict = "PASS" if passed else "FAIL"
+    message = (f"{verdict}: {grader} {candidate} - {baseline} = {cmp.diff:+.4f} "
+               f"(95% CI [{cmp.low:+.4f}, {cmp.high:+.4f}], n={cmp.n}); allowed drop "
+               f"{max_drop:.4f}" + ("" if passed else
+                                    f": the whole interval is below -{max_drop:.4f}"))
+    return GateVerdict(passed, cmp, max_drop, message)

@@ -1,0 +1,192 @@
+"""`evals/NAME.toml`: a suite names a dataset, graders and the variants to compare.
+
+    [dataset]
+    file = "tickets.jsonl"          # relative to the workspace; or:
+    # function = "triage"           # trajectories captured for this function
+    # since = "2026-11-01T00:00:00Z"; until = ...; tags = { team = "eu" }
+    # metric = "resolved"; value = true
+    # split = "test"; fractions = { train = 0.8, test = 0.2 }; seed = 0
+
+    [graders.label]
+    type = "exact"                  # options are the grader's own (see evals/graders.py)
+
+    variants = ["triage:big", "triage:small", "up/gpt-x"]
+    epochs = 1
+    concurrency = 8                 # calls in flight per provider
+
+Every error names the file and the dotted key, as `veteran.toml` errors do.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from veteran.config import NAME_PATTERN, Config, _config_error
+from veteran.errors import ConfigError
+
+SUITES_DIR = "evals"
+VARIANT_PATTERN = re.compile(r"^(?:[^:/\s]+:[^:/\s]+|[^/\s]+/\S+)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    file: str | None = None
+    function: str | None = None
+    since: str | None = None
+    until: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    metric: str | None = None
+    value: Any = None
+    limit: int | None = Field(default=None, ge=1)
+    split: str | None = None
+    fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "test": 0.2})
+    seed: int = 0
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, fractions: dict[str, float]) -> dict[str, float]:
+        if not fractions or any(f <= 0 for f in fractions.values()):
+            raise ValueError("fractions must be positive")
+        if abs(sum(fractions.values()) - 1.0) > 1e-6:
+            raise ValueError("fractions must sum to 1")
+        return fractions
+
+
+class GraderConfig(BaseModel):
+    """`[graders.NAME]`: `type` plus the grader's own options (checked by the grader)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    def spec(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class SuiteConfig(_Strict):
+    dataset: DatasetConfig
+    graders: dict[str, GraderConfig] = Field(min_length=1)
+    variants: list[str] = Field(min_length=1)
+    epochs: int = Field(default=1, ge=1, le=100)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    system: str | None = None  # put first in every sample's messages
+    params: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
+    description: str | None = None
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, variants: list[str]) -> list[str]:
+        for name in variants:
+            if not VARIANT_PATTERN.match(name):
+                raise ValueError(f"{name!r} is neither FUNCTION:VARIANT nor PROVIDER/MODEL")
+        if len(set(variants)) != len(variants):
+            raise ValueError("a variant is listed twice")
+        return variants
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    config: SuiteConfig
+
+    @property
+    def shown(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing to evaluate: a function's variant, pinned, or a provider's model."""
+
+    name: str  # as written in the suite: "triage:big" or "up/gpt-x"
+    model: str  # the request's `model`: the function, or PROVIDER/MODEL
+    variant: str | None  # the pinned variant of the function
+
+    @classmethod
+    def parse(cls, name: str) -> Target:
+        if ":" in name and "/" not in name:
+            function, variant = name.split(":", 1)
+            return cls(name, function, variant)
+        return cls(name, name, None)
+
+
+def suite_path(workspace: Path, name: str) -> Path:
+    """`NAME` → `WORKSPACE/evals/NAME.toml`; a path to a .toml file is taken as it is."""
+    if name.endswith(".toml"):
+        return Path(name) if Path(name).is_absolute() else workspace / name
+    return workspace / SUITES_DIR / f"{name}.toml"
+
+
+def list_suites(workspace: Path) -> list[str]:
+    folder = workspace / SUITES_DIR
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def load_suite(workspace: Path, name: str, config: Config | None = None) -> Suite:
+    """Read and validate a suite; with the workspace `config`, also check what it names."""
+    path = suite_path(workspace, name)
+    shown = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(shown, None, "no such suite file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(shown, None, f"not valid TOML: {exc}") from None
+    suite = parse_suite(raw, path)
+    if config is not None:
+        check_suite(suite, config, workspace)
+    return suite
+
+
+def parse_suite(raw: dict[str, Any], path: Path) -> Suite:
+    shown = str(path)
+    try:
+        config = SuiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(exc, shown, prefix=()) from None
+    for name in config.graders:
+        if not re.match(NAME_PATTERN, name):
+            raise ConfigError(shown, f"graders.{name}", f"name must match {NAME_PATTERN}")
+    dataset = config.dataset
+    if (dataset.file is None) == (dataset.function is None):
+        raise ConfigError(shown, "dataset", "give exactly one of `file` or `function`")
+    if dataset.split is not None and dataset.split not in dataset.fractions:
+        raise ConfigError(shown, "dataset.split",
+                          f"{dataset.split!r} is not in fractions ({', '.join(dataset.fractions)})")
+    return Suite(path.stem, path, config)
+
+
+def check_suite(suite: Suite, config: Config, workspace: Path) -> None:
+    """The variants, providers and dataset file a suite names exist in this workspace."""
+    shown = suite.shown
+    for i, name in enumerate(suite.config.variants):
+        target = Target.parse(name)
+        key = f"variants[{i}]"
+        if target.variant is not None:
+            function = config.functions.get(target.model)
+            if function is None:
+                raise ConfigError(shown, key, f"unknown function {target.model!r}")
+            if target.variant not in function.variants:
+                raise ConfigError(shown, key, f"function {target.model!r} has no variant "
+                                  f"{target.variant!r} (variants: {', '.join(function.variants)})")
+            continue
+        provider, _, model = name.partition("/")
+        settings = config.providers.get(provider)
+        if settings is None:
+            raise ConfigError(shown, key, f"unknown provider {provider!r}")
+        if not settings.knows_model(model):
+            raise ConfigError(shown, key, f"provider {provider!r} has no model {model!r}")
+    dataset = suite.config.dataset
+    if dataset.file is not None and not (workspace / dataset.file).is_file():
+        raise ConfigError(shown, "dataset.file", f"no file {workspace / dataset.file}")
+    if dataset.function is not None and dataset.function not in config.functions:
+        raise ConfigError(shown, "dataset.function", f"unknown function {dataset.function!r}")
