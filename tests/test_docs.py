@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from veteran.cli.reference import render
 from veteran.config import (
+    CanariesConfig,
     CaptureConfig,
     Config,
     FunctionCacheConfig,
@@ -41,7 +42,7 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "config.md").read_text(encoding="utf-8")
     models: list[type[BaseModel]] = [
         Config, ServerConfig, CaptureConfig, FunctionConfig, VariantConfig, MetricConfig,
-        TeamConfig, MemoryConfig, FunctionMemoryConfig, FunctionCacheConfig,
+        TeamConfig, MemoryConfig, FunctionMemoryConfig, FunctionCacheConfig, CanariesConfig,
         ModelInfo, RetrySettings, BreakerSettings,
         *(provider_class(kind).Settings for kind in kinds()),
     ]

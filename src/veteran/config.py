@@ -149,6 +149,42 @@ class MemoryConfig(_Strict):
         return self
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `15m`, `1h`, `1d` (or a bare number of seconds) -> seconds; above 0."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h or 1d")
+    seconds = float(match.group(1)) * DURATION_UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be above 0")
+    return seconds
+
+
+class CanariesConfig(_Strict):
+    """`[canaries]`: suites `veteran serve` re-runs on a schedule to catch silent drift."""
+
+    suites: list[str] = Field(default_factory=list)
+    every: str = "1h"
+    webhook: str | None = Field(default=None, pattern=r"^https?://\S+$")  # alerts are POSTed
+    min_history: int = Field(default=5, ge=2, le=10_000)  # earlier points before judging
+    min_drop: float = Field(default=0.05, ge=0)  # smallest drop that alerts
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, every: str) -> str:
+        parse_duration(every)
+        return every
+
+    @property
+    def every_seconds(self) -> float:
+        return parse_duration(self.every)
+
+
 class Config(_Strict):
     database_url: str | None = None
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -158,6 +194,7 @@ class Config(_Strict):
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    canaries: CanariesConfig = Field(default_factory=CanariesConfig)
 
 
 def _check_name(name: str) -> None:

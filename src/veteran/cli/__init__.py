@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from veteran.cli import evals, feedback, init, kb, keys, providers, serve, trajectories
+from veteran.cli import drill, evals, feedback, init, kb, keys, providers, serve, trajectories
 from veteran.errors import VeteranError
 
 
@@ -24,6 +24,7 @@ cli.add_command(keys.keys)
 cli.add_command(providers.providers)
 cli.add_command(kb.kb)
 cli.add_command(evals.evals)
+cli.add_command(drill.drill)
 
 
 def main() -> None:

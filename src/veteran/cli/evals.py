@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,85 @@ def list_command(workspace: str | None, as_json: bool) -> None:
     click.echo("suites: " + (", ".join(suites) or "none (add evals/NAME.toml)"))
     for r in runs:
         click.echo(f"{r.id}  {r.suite:<20} {r.status:<9} {r.results} results")
+
+
+@evals.command(name="canary")
+@workspace_option
+@click.argument("suite")
+@click.option("--every", default=None, metavar="DURATION",
+              help="Run again every DURATION (30s, 15m, 1h, 1d) until interrupted.")
+@click.option("--once", is_flag=True, help="Run once (the default without --every); exit 1 "
+                                           "when a point alerted.")
+def canary_command(workspace: str | None, suite: str, every: str | None, once: bool) -> None:
+    """Re-run SUITE against its (production) variants and judge each point against its history.
+
+    Each (variant, grader) gets one point (mean, 95% interval, n) in the canary time series. A
+    point alerts when, with at least `[canaries] min_history` earlier points, its mean is below
+    the history's mean by more than max(min_drop, 3 x the history's stdev, the point's interval
+    half-width); alerts are logged, POSTed to `[canaries] webhook` and shown in `/metrics`."""
+    from veteran.config import parse_duration
+    from veteran.evals.canary import run_canary
+
+    if every is not None and once:
+        raise click.UsageError("--every and --once exclude each other")
+    try:
+        seconds = parse_duration(every) if every is not None else None
+    except ValueError as exc:
+        raise click.UsageError(f"--every: {exc}") from None
+    ws, store = open_store(workspace)
+    try:
+        config = ws.load_config()
+        load_suite(ws.path, suite, config)  # a missing or invalid suite fails before any run
+    except BaseException:
+        store.close()
+        raise
+
+    async def loop() -> int:
+        while True:
+            started = asyncio.get_running_loop().time()
+            run = await run_canary(ws, config, store, suite)
+            click.echo(f"run {run.run_id}:")
+            for point in run.points:
+                click.echo(f"  {point.describe()}")
+            if seconds is None:
+                return 1 if run.alerts else 0
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, seconds - elapsed))
+
+    try:
+        status = asyncio.run(loop())
+    except KeyboardInterrupt:
+        status = 0
+    finally:
+        store.close()
+    if status:
+        sys.exit(status)
+
+
+@evals.command(name="canary-history")
+@workspace_option
+@click.argument("suite")
+@click.option("--variant", default=None, help="Only this variant's series.")
+@click.option("--grader", default=None, help="Only this grader's series.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="The latest this many points.")
+@click.option("--json", "as_json", is_flag=True, help="Print the points as JSON.")
+def canary_history_command(workspace: str | None, suite: str, variant: str | None,
+                           grader: str | None, limit: int, as_json: bool) -> None:
+    """SUITE's canary time series, oldest first."""
+    from veteran.evals.canary import CanaryPoints
+
+    ws, store = open_store(workspace)
+    try:
+        points = CanaryPoints(store.engine).series(suite, variant=variant, grader=grader,
+                                                   limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        _echo_json({"suite": suite, "points": [p.to_json() for p in points]})
+        return
+    if not points:
+        click.echo(f"no canary points for {suite!r} (run `veteran eval canary {suite}`)")
+    for p in points:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p.created_at))
+        click.echo(f"{when}  {p.describe()}  run {p.run_id}")

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from veteran.access import PRINCIPAL_KEY, PUBLIC, AccessControl, Permission, allow, settle
 from veteran.errors import HTTPError, NotFound
-from veteran.gateway import chat, feedback, http, memory_api, messages, reading
+from veteran.gateway import chat, feedback, http, memory_api, messages, metrics, reading
 from veteran.gateway.core import Gateway
 from veteran.gateway.protocol import GONE_KEY, TASK_KEY
 from veteran.gateway.surface import Surface
@@ -38,6 +38,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/embeddings": {"POST": memory_api.embeddings},
     "/v1/trajectories": {"GET": reading.list_trajectories},
     "/healthz": {"GET": reading.healthz},
+    "/metrics": {"GET": metrics.metrics},
 }
 # path prefix -> (path parameter name, methods)
 PREFIX_ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
@@ -59,6 +60,7 @@ PERMISSIONS: dict[str, Permission] = {
     "GET /v1/trajectories": allow("viewer"),
     "GET /v1/trajectories/{id}": allow("viewer"),
     "GET /healthz": PUBLIC,
+    "GET /metrics": allow("viewer"),
 }
 Guarded = dict[str, tuple[Handler, Permission]]  # method -> (handler, permission)
 # Paths whose clients expect another wire format's errors, even for errors raised before their

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veteran.config import Config
 from veteran.gateway.recall import Recall
@@ -17,16 +17,21 @@ from veteran.providers.registry import provider_class
 from veteran.store import CaptureWriter, Store
 from veteran.types import TrajectoryRecord
 
+if TYPE_CHECKING:
+    from veteran.workspace import Workspace
+
 log = logging.getLogger("veteran.gateway")
 
 
 class Gateway:
     def __init__(self, config: Config, store: Store, *, spool_dir: Path | None = None,
-                 memory_dir: Path | None = None) -> None:
+                 memory_dir: Path | None = None, workspace: Workspace | None = None) -> None:
         """`spool_dir`: where captures wait while the store is unavailable (the workspace's
         `spool/` under `veteran serve`); without it they are dropped and counted.
         `memory_dir`: where search indexes are cached (the workspace's `memory/`); without it
-        they are rebuilt from the store when first used."""
+        they are rebuilt from the store when first used.
+        `workspace`: where `[canaries]` suites live; given (`veteran serve`), the gateway runs
+        them on their schedule in a background task (evals/canary.py)."""
         self.config = config
         self.store = store
         self.providers: dict[str, Provider] = {
@@ -39,6 +44,8 @@ class Gateway:
         self.recall = Recall(config, store, memory_dir)
         self.switch_poll_interval = 1.0  # seconds: how soon `veteran providers disable` applies
         self._switch_poller: asyncio.Task[None] | None = None
+        self.workspace = workspace
+        self._canaries: asyncio.Task[None] | None = None
         self.writer: CaptureWriter = store.writer(
             batch_max=config.capture.batch_max, spool_dir=spool_dir,
             spool_max_bytes=config.capture.spool_max_bytes,
@@ -61,6 +68,11 @@ class Gateway:
             await self.writer.close()
             raise
         self._switch_poller = asyncio.create_task(self._poll_switches(), name="veteran-switches")
+        if self.workspace is not None and self.config.canaries.suites:
+            from veteran.evals.canary import canary_loop  # the runner imports this module
+
+            self._canaries = asyncio.create_task(
+                canary_loop(self.workspace, self.config, self.store), name="veteran-canaries")
 
     async def refresh_switches(self) -> None:
         """Read which providers an operator switched off (the store is the source of truth)."""
@@ -87,6 +99,11 @@ class Gateway:
                 failing = False
 
     async def close(self) -> None:
+        if self._canaries is not None:  # a canary run in flight is cancelled (stored: failed)
+            self._canaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._canaries
+            self._canaries = None
         if self._switch_poller is not None:
             self._switch_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,7 +26,7 @@ def build_gateway(workspace: Workspace) -> Gateway:
         workspace.database_url(config), sqlite_synchronous=config.capture.sqlite_synchronous
     )
     return Gateway(config, store, spool_dir=workspace.path / "spool",
-                   memory_dir=workspace.path / "memory")
+                   memory_dir=workspace.path / "memory", workspace=workspace)
 
 
 # How uvicorn runs the gateway, in `veteran serve` and in the tests alike.

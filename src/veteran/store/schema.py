@@ -228,3 +228,24 @@ eval_results = Table(
     Column("trajectory_id", String(40)),
     Column("created_at", Float(53), nullable=False),
 )
+
+# Canaries (veteran.evals.canary): one point per (suite, variant, grader) per canary run, the
+# time series a drop is judged against (its own history).
+canary_points = Table(
+    "canary_points",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("suite", String(128), nullable=False),
+    Column("variant", String(256), nullable=False),
+    Column("grader", String(128), nullable=False),
+    Column("run_id", String(40), nullable=False),  # the eval run the point summarises
+    Column("created_at", Float(53), nullable=False),
+    Column("mean", Float(53), nullable=False),
+    Column("low", Float(53), nullable=False),  # 95% interval of the mean
+    Column("high", Float(53), nullable=False),
+    Column("n", Integer, nullable=False),  # samples graded
+    Column("baseline", Float(53)),  # the history's mean, when there was enough history
+    Column("allowed_drop", Float(53)),  # the drop tolerated below the baseline
+    Column("alert", Boolean, nullable=False),
+    Index(None, "suite", "variant", "grader", "created_at"),
+)

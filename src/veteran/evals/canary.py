@@ -1,0 +1,285 @@
+"""Canaries: a small suite re-run against production variants on a schedule, as a time series.
+
+A vendor can change what a model name answers without notice. A canary re-runs a suite (its
+variants are the production variants it lists) with the eval call cache off, summarises each
+(variant, grader) as one point (mean, 95% interval, samples, run id) in `canary_points`, and
+judges the new point against that series' own history:
+
+    history   = the latest earlier points that did not alert (at most HISTORY_WINDOW)
+    baseline  = mean of the history's means
+    allowed   = max(min_drop, 3 x stdev of the history's means, the new point's CI half-width)
+    alert     when len(history) >= min_history and new mean < baseline - allowed
+
+`min_drop` keeps a perfectly stable series (stdev 0) from alerting on a single flipped sample;
+3 standard deviations is the series' own noise between runs; the half-width is the new point's
+noise within the run. Alerting points are left out of later histories, so a degradation that
+persists keeps alerting until the variant recovers instead of becoming the new normal.
+
+An alert is a WARNING on the `veteran.canary` logger, a JSON POST to `[canaries] webhook`
+(failures logged, never raised; the URL is never logged, it may hold a token), and the point's
+`alert` flag, which `GET /metrics` exports as `veteran_canary_alert`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy import Engine, and_, func, select
+
+from veteran.config import Config
+from veteran.evals import report
+from veteran.evals.runner import run_suite
+from veteran.evals.runs import Runs
+from veteran.evals.suite import load_suite
+from veteran.providers.http1 import ConnectionPool, Timeouts, header_block
+from veteran.store import Store, new_id
+from veteran.store.schema import canary_points
+from veteran.types import now
+from veteran.workspace import Workspace
+
+log = logging.getLogger("veteran.canary")
+HISTORY_WINDOW = 50  # earlier points a new one is judged against
+WEBHOOK_TIMEOUT = 10.0  # seconds, connect and answer together
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryPoint:
+    suite: str
+    variant: str
+    grader: str
+    run_id: str
+    created_at: float
+    mean: float
+    low: float
+    high: float
+    n: int
+    baseline: float | None = None  # the history's mean (None: not enough history yet)
+    allowed_drop: float | None = None
+    alert: bool = False
+    id: str = ""
+
+    @property
+    def drop(self) -> float | None:
+        return None if self.baseline is None else self.baseline - self.mean
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "drop": self.drop}
+
+    def describe(self) -> str:
+        line = (f"{self.suite} {self.variant} {self.grader}: {self.mean:.4f} "
+                f"[{self.low:.4f}, {self.high:.4f}] n={self.n}")
+        if self.baseline is not None and self.allowed_drop is not None:
+            line += f"; history {self.baseline:.4f}, allowed drop {self.allowed_drop:.4f}"
+        return line + ("  ALERT" if self.alert else "")
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRun:
+    suite: str
+    run_id: str
+    points: list[CanaryPoint]
+
+    @property
+    def alerts(self) -> list[CanaryPoint]:
+        return [p for p in self.points if p.alert]
+
+
+def judge(history: list[float], mean: float, low: float, high: float, *, min_history: int,
+          min_drop: float) -> tuple[float | None, float | None, bool]:
+    """(baseline, allowed drop, alert) of a new mean against its series' earlier means (see
+    the module's docstring for the rule)."""
+    if len(history) < min_history:
+        return None, None, False
+    baseline = statistics.fmean(history)
+    noise = 3 * statistics.stdev(history) if len(history) > 1 else 0.0
+    allowed = max(min_drop, noise, (high - low) / 2)
+    return baseline, allowed, mean < baseline - allowed
+
+
+class CanaryPoints:
+    """The `canary_points` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, points: list[CanaryPoint]) -> list[CanaryPoint]:
+        stored = [p if p.id else _with_id(p) for p in points]
+        if stored:
+            with self.engine.begin() as conn:
+                conn.execute(canary_points.insert(), [asdict(p) for p in stored])
+        return stored
+
+    def history(self, suite: str, variant: str, grader: str, *,
+                limit: int = HISTORY_WINDOW) -> list[CanaryPoint]:
+        """The latest points of a series that did not alert, oldest first."""
+        c = canary_points.c
+        query = (select(canary_points)
+                 .where(c.suite == suite, c.variant == variant, c.grader == grader,
+                        c.alert.is_(False))
+                 .order_by(c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [_point(row) for row in reversed(conn.execute(query).all())]
+
+    def series(self, suite: str, *, variant: str | None = None, grader: str | None = None,
+               limit: int = 1000) -> list[CanaryPoint]:
+        """A suite's points (alerting ones too), oldest first."""
+        c = canary_points.c
+        query = select(canary_points).where(c.suite == suite)
+        if variant is not None:
+            query = query.where(c.variant == variant)
+        if grader is not None:
+            query = query.where(c.grader == grader)
+        query = query.order_by(c.created_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_point(row) for row in reversed(conn.execute(query).all())]
+
+    def latest(self) -> list[CanaryPoint]:
+        """Each series' latest point, over every suite."""
+        c = canary_points.c
+        last = (select(c.suite, c.variant, c.grader, func.max(c.created_at).label("at"))
+                .group_by(c.suite, c.variant, c.grader).subquery())
+        query = (select(canary_points).join(last, and_(
+            c.suite == last.c.suite, c.variant == last.c.variant, c.grader == last.c.grader,
+            c.created_at == last.c.at)).order_by(c.suite, c.variant, c.grader))
+        with self.engine.connect() as conn:
+            found = {(p.suite, p.variant, p.grader): p
+                     for p in (_point(row) for row in conn.execute(query))}
+        return list(found.values())
+
+    def last_time(self, suite: str) -> float | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(canary_points.c.created_at))
+                                 .where(canary_points.c.suite == suite)).scalar_one_or_none()
+        return None if value is None else float(value)
+
+
+def _with_id(point: CanaryPoint) -> CanaryPoint:
+    values = asdict(point)
+    values["id"] = new_id(point.created_at)
+    return CanaryPoint(**values)
+
+
+def _point(row: Any) -> CanaryPoint:
+    m = row._mapping
+    return CanaryPoint(
+        suite=m["suite"], variant=m["variant"], grader=m["grader"], run_id=m["run_id"],
+        created_at=m["created_at"], mean=m["mean"], low=m["low"], high=m["high"], n=int(m["n"]),
+        baseline=m["baseline"], allowed_drop=m["allowed_drop"], alert=bool(m["alert"]),
+        id=m["id"],
+    )
+
+
+async def run_canary(workspace: Workspace, config: Config, store: Store, suite_name: str
+                     ) -> CanaryRun:
+    """Run the suite once (cache off: a canary must call the models), store one point per
+    (variant, grader), judge each against its history and raise the alerts."""
+    suite = load_suite(workspace.path, suite_name, config)
+    outcome = await run_suite(workspace, config, store, suite, use_cache=False)
+    # reading and summarising (bootstrap intervals) happen off the event loop: under
+    # `veteran serve` it is the gateway's
+    summary = await asyncio.to_thread(
+        lambda: report.summarize(Runs(store.engine).results(outcome.run_id)))
+    settings = config.canaries
+    table = CanaryPoints(store.engine)
+    created_at = now()
+    points = []
+    for variant, entry in summary["variants"].items():
+        for grader, estimate in entry["graders"].items():
+            history = await asyncio.to_thread(table.history, suite.name, variant, grader)
+            baseline, allowed, alert = judge(
+                [p.mean for p in history], estimate["mean"], estimate["low"], estimate["high"],
+                min_history=settings.min_history, min_drop=settings.min_drop)
+            points.append(CanaryPoint(
+                suite=suite.name, variant=variant, grader=grader, run_id=outcome.run_id,
+                created_at=created_at, mean=estimate["mean"], low=estimate["low"],
+                high=estimate["high"], n=estimate["n"], baseline=baseline,
+                allowed_drop=allowed, alert=alert))
+    stored = await asyncio.to_thread(table.add, points)
+    run = CanaryRun(suite.name, outcome.run_id, stored)
+    for point in run.alerts:
+        await raise_alert(point, settings.webhook)
+    return run
+
+
+async def raise_alert(point: CanaryPoint, webhook: str | None) -> None:
+    log.warning("canary alert: %s %s %s fell to %.4f (history %.4f, allowed drop %.4f, n=%d, "
+                "run %s)", point.suite, point.variant, point.grader, point.mean,
+                point.baseline or 0.0, point.allowed_drop or 0.0, point.n, point.run_id)
+    if webhook is not None:
+        await post_webhook(webhook, {"type": "veteran.canary.alert", **point.to_json()})
+
+
+async def post_webhook(url: str, payload: dict[str, Any], *,
+                       timeout: float = WEBHOOK_TIMEOUT) -> bool:
+    """POST `payload` as JSON; True on a 2xx answer. Failures are logged (host and reason only:
+    the URL may carry a token), never raised."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = orjson.dumps(payload)
+    headers = header_block({"Content-Type": "application/json",
+                            "User-Agent": "veteran-canary", "Connection": "close"})
+    try:
+        pool = ConnectionPool(f"{parts.scheme}://{parts.hostname}"
+                              + (f":{parts.port}" if parts.port else ""), max_connections=1,
+                              timeouts=Timeouts(connect=timeout, read=timeout, total=timeout))
+    except ValueError:
+        log.warning("canary webhook is not an http(s) URL; alert not sent")
+        return False
+    try:
+        async with pool.request("POST", target, headers, body) as response:
+            await response.read()
+            status = response.status
+    except Exception as exc:
+        log.warning("canary webhook to %s failed: %s", parts.hostname, type(exc).__name__)
+        return False
+    finally:
+        await pool.close()
+    if not 200 <= status < 300:
+        log.warning("canary webhook to %s answered HTTP %d", parts.hostname, status)
+        return False
+    return True
+
+
+async def canary_loop(workspace: Workspace, config: Config, store: Store) -> None:
+    """`[canaries]` under `veteran serve`: run each suite every `every`, the first time when its
+    latest stored point is `every` old (a restart does not run them again early). Runs until
+    cancelled; a failed run is logged and tried again after `every`."""
+    settings = config.canaries
+    every = settings.every_seconds
+    table = CanaryPoints(store.engine)
+    tried: dict[str, float] = {}
+    while True:
+        try:
+            due: dict[str, float] = {}
+            for suite in settings.suites:
+                last = await asyncio.to_thread(table.last_time, suite)
+                due[suite] = max(last or 0.0, tried.get(suite, 0.0)) + every
+            wait = min(due.values(), default=time.time() + every) - time.time()
+            if wait > 0:
+                await asyncio.sleep(min(wait, every))
+                continue
+            for suite, at in due.items():
+                if at > time.time():
+                    continue
+                tried[suite] = time.time()
+                try:
+                    run = await run_canary(workspace, config, store, suite)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("canary %s failed", suite)
+                    continue
+                log.info("canary %s: run %s, %d points, %d alerts", suite, run.run_id,
+                         len(run.points), len(run.alerts))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("canary schedule failed; trying again in %s", settings.every)
+            await asyncio.sleep(every)
