@@ -120,6 +120,40 @@ def report_command(workspace: str | None, run_id: str, baseline: str | None, as_
         console.print(render.comparisons_table(summary))
 
 
+@evals.command(name="pairwise")
+@workspace_option
+@click.argument("run_id")
+@click.option("--grader", required=True, help="A grader of the suite with type = \"pairwise\".")
+@click.option("--baseline", required=True, help="Variant as in the suite, e.g. triage:big.")
+@click.option("--candidate", required=True, help="Variant as in the suite, e.g. triage:small.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def pairwise_command(workspace: str | None, run_id: str, grader: str, baseline: str,
+                     candidate: str, as_json: bool) -> None:
+    """Judge CANDIDATE against BASELINE on a stored run (RUN_ID, or a suite name for its latest
+    run), sample by sample, with the suite's pairwise grader: the candidate's win rate with a
+    95% interval (ties count half)."""
+    from veteran.evals.pairwise import pairwise
+
+    ws, store = open_store(workspace)
+    try:
+        runs = Runs(store.engine)
+        latest = runs.latest(run_id)
+        info = runs.get(latest.id if latest is not None else run_id)
+        suite = load_suite(ws.path, info.suite, ws.load_config())
+        result = asyncio.run(pairwise(ws, ws.load_config(), store, suite, info.id,
+                                      grader=grader, baseline=baseline, candidate=candidate))
+    finally:
+        store.close()
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    e = result.win_rate
+    click.echo(f"{candidate} against {baseline} ({grader}, run {info.id}): win rate "
+               f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}] over {e.n} samples; "
+               f"{result.wins} wins, {result.losses} losses, {result.ties} ties, "
+               f"{result.skipped} skipped")
+
+
 @evals.command(name="compare")
 @workspace_option
 @click.argument("run_a")
