@@ -204,16 +204,19 @@ def _check_name(name: str) -> None:
         raise ValueError(f"name {name!r} must match {NAME_PATTERN} (letters, digits, . _ -)")
 
 
+def read_toml(path: Path, *, missing: str = "file not found") -> dict[str, Any]:
+    """The TOML table in `path`; `ConfigError` naming the file when it is absent or invalid."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, missing) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from None
+
+
 def load_config(path: Path) -> Config:
     """Read and validate `path`; raises `ConfigError` naming the file and key."""
-    shown = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(shown, None, "file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, None, f"not valid TOML: {exc}") from None
-    return parse_config(raw, shown)
+    return parse_config(read_toml(path), str(path))
 
 
 def parse_config(raw: dict[str, Any], shown: str = "veteran.toml") -> Config:

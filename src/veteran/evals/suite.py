@@ -20,14 +20,13 @@ Every error names the file and the dotted key, as `veteran.toml` errors do.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from veteran.config import NAME_PATTERN, Config, _config_error
+from veteran.config import NAME_PATTERN, Config, _config_error, read_toml
 from veteran.errors import ConfigError
 
 SUITES_DIR = "evals"
@@ -134,14 +133,7 @@ def list_suites(workspace: Path) -> list[str]:
 def load_suite(workspace: Path, name: str, config: Config | None = None) -> Suite:
     """Read and validate a suite; with the workspace `config`, also check what it names."""
     path = suite_path(workspace, name)
-    shown = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(shown, None, "no such suite file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, None, f"not valid TOML: {exc}") from None
-    suite = parse_suite(raw, path)
+    suite = parse_suite(read_toml(path, missing="no such suite file"), path)
     if config is not None:
         check_suite(suite, config, workspace)
     return suite

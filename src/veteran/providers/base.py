@@ -13,13 +13,15 @@ forwards it only to clients that asked for `stream_options.include_usage`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from veteran.providers.http1 import Timeouts
+from veteran.errors import HTTPError, UpstreamError, UpstreamRejected
+from veteran.providers.http1 import Timeouts, retry_after
 from veteran.providers.shapes import completion_to_chunks
 
 
@@ -109,3 +111,32 @@ class Provider(ABC):
         completion = await self.complete(request)
         for chunk in completion_to_chunks(completion):
             yield chunk
+
+
+def rejection(
+    provider: str,
+    resp: Any,
+    raw: bytes,
+    message_of: Callable[[Any], str | None],
+    scrub: Callable[[str], str],
+) -> HTTPError:
+    """The error for an upstream HTTP error answer (`resp`: an `http1.Response`): our credentials
+    refused (401/403) is a 502 without the provider's text; another 4xx keeps its status
+    (`UpstreamRejected`); the rest is `UpstreamError`. `message_of` reads the provider's error
+    JSON, `scrub` removes the provider key from what is kept; `Retry-After` is carried along."""
+    status = resp.status
+    if status in (401, 403):
+        return UpstreamError(
+            f"provider {provider!r} rejected the gateway's credentials (HTTP {status})",
+            upstream_status=status,
+        )
+    try:
+        message = message_of(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        message = None
+    message = scrub(message or raw[:300].decode("utf-8", errors="replace"))
+    text = f"provider {provider!r} answered HTTP {status}: {message}"
+    wait = retry_after(resp.headers)
+    if 400 <= status < 500:
+        return UpstreamRejected(status, text, retry_after=wait)
+    return UpstreamError(text, upstream_status=status, retry_after=wait)

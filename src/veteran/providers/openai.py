@@ -19,12 +19,11 @@ from pydantic import Field, field_validator
 from veteran.errors import (
     StreamInterrupted,
     UpstreamError,
-    UpstreamRejected,
     UpstreamTimeout,
     VeteranError,
 )
 from veteran.providers import http1
-from veteran.providers.base import ModelRequest, Provider, ProviderSettings
+from veteran.providers.base import ModelRequest, Provider, ProviderSettings, rejection
 from veteran.providers.sse import SSEDecoder
 
 
@@ -177,22 +176,7 @@ class OpenAIProvider(Provider):
         return chunk
 
     def _rejection(self, resp: http1.Response, raw: bytes) -> Exception:
-        status = resp.status
-        if status in (401, 403):
-            return UpstreamError(
-                f"provider {self.name!r} rejected the gateway's credentials (HTTP {status})",
-                upstream_status=status,
-            )
-        try:
-            message = _message(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            message = None
-        message = self._scrub(message or raw[:300].decode("utf-8", errors="replace"))
-        text = f"provider {self.name!r} answered HTTP {status}: {message}"
-        wait = http1.retry_after(resp.headers)
-        if 400 <= status < 500:
-            return UpstreamRejected(status, text, retry_after=wait)
-        return UpstreamError(text, upstream_status=status, retry_after=wait)
+        return rejection(self.name, resp, raw, _message, self._scrub)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
