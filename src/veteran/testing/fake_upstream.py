@@ -202,11 +202,15 @@ class FakeUpstreamApp:
             "object": "list", "data": data, "model": body.get("model") if body else None,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self._read(scope, receive)
+    async def _begin(
+        self, scope: Scope, body: dict[str, Any] | None, send: Send,
+        error: Callable[[int, str], bytes],
+    ) -> tuple[list[Any], str, Fault] | None:
+        """What both chat surfaces do first: refuse a body that is not JSON, find the last user
+        message and the fault, wait `delay`, answer a `status` fault. None: answered already."""
         if body is None:
-            await _respond(send, 400, _error(400, "request body is not a JSON object"))
-            return
+            await _respond(send, 400, error(400, "request body is not a JSON object"))
+            return None
         messages = body.get("messages") or []
         last_user = next(
             (_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
@@ -214,14 +218,22 @@ class FakeUpstreamApp:
         try:
             fault = self._fault(scope, last_user)
         except ValueError as exc:
-            await _respond(send, 400, _error(400, str(exc)))
-            return
+            await _respond(send, 400, error(400, str(exc)))
+            return None
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.status is not None:
-            error = _error(fault.status, f"fake fault: {fault.status}")
-            await _respond(send, fault.status, error, headers=fault.headers())
+            await _respond(send, fault.status, error(fault.status, f"fake fault: {fault.status}"),
+                           headers=fault.headers())
+            return None
+        return messages, last_user, fault
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._read(scope, receive)
+        begun = await self._begin(scope, body, send, _error)
+        if body is None or begun is None:
             return
+        messages, last_user, fault = begun
         tools = body.get("tools")
         tool = None
         if tools and body.get("tool_choice") != "none":
@@ -244,27 +256,15 @@ class FakeUpstreamApp:
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Anthropic's Messages API: the same echo, tool call and faults, Anthropic-shaped."""
         body = await self._read(scope, receive)
-        if body is None:
-            await _respond(send, 400, anthropic_error(400, "request body is not a JSON object"))
-            return
-        if not any(name == b"anthropic-version" for name, _ in scope["headers"]):
+        if body is not None and not any(
+            name == b"anthropic-version" for name, _ in scope["headers"]
+        ):
             await _respond(send, 400, anthropic_error(400, "anthropic-version header required"))
             return
-        messages = body.get("messages") or []
-        last_user = next(
-            (_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
-        )
-        try:
-            fault = self._fault(scope, last_user)
-        except ValueError as exc:
-            await _respond(send, 400, anthropic_error(400, str(exc)))
+        begun = await self._begin(scope, body, send, anthropic_error)
+        if body is None or begun is None:
             return
-        if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        if fault.status is not None:
-            message = f"fake fault: {fault.status}"
-            await _respond(send, fault.status, anthropic_error(fault.status, message))
-            return
+        messages, last_user, fault = begun
         tools = body.get("tools")
         choice = body.get("tool_choice") or {}
         tool = tools[0].get("name", "tool") if tools and choice.get("type") != "none" else None
