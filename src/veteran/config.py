@@ -33,6 +33,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FewshotConfig(_Strict):
+    """`[functions.F.variants.V.fewshot]`: put the k most similar examples of a registered
+    `fewshot` model (`veteran train F --recipe fewshot`) before each request's messages."""
+
+    model: str = Field(description="the registered model's id")
+    k: int = Field(default=4, ge=1, le=32)
+
+
 class VariantConfig(_Strict):
     model: str = Field(pattern=r"^[^/\s]+/\S+$", description="PROVIDER/MODEL")
     weight: float = Field(default=1.0, ge=0)
@@ -43,6 +51,7 @@ class VariantConfig(_Strict):
     connect_timeout: float | None = Field(default=None, gt=0)
     read_timeout: float | None = Field(default=None, gt=0)
     total_timeout: float | None = Field(default=None, gt=0)
+    fewshot: FewshotConfig | None = None
 
     @property
     def provider(self) -> str:
@@ -70,6 +79,15 @@ class FunctionCacheConfig(_Strict):
     ttl_seconds: float = Field(default=86_400, gt=0)
 
 
+class GateConfig(_Strict):
+    """`[functions.NAME.gate]`: the eval gate a model must pass before `veteran models promote`
+    gives it traffic: the candidate against the function's main variant on `suite`."""
+
+    suite: str
+    grader: str | None = None  # default: the suite's first
+    max_drop: float = Field(default=0.02, ge=0)
+
+
 class FunctionConfig(_Strict):
     system: str | None = None
     variants: dict[str, VariantConfig] = Field(min_length=1)
@@ -78,6 +96,7 @@ class FunctionConfig(_Strict):
     fallbacks: list[str] = Field(default_factory=list)
     memory: FunctionMemoryConfig | None = None
     cache: FunctionCacheConfig | None = None
+    gate: GateConfig | None = None
 
     @field_validator("variants")
     @classmethod
