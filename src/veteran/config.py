@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -214,6 +215,13 @@ class Config(_Strict):
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     canaries: CanariesConfig = Field(default_factory=CanariesConfig)
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the file this config was read from (the workspace), None when it was
+        not read from a file. Relative paths in the config are resolved against it."""
+        return self._folder
 
 
 def _check_name(name: str) -> None:
@@ -234,17 +242,22 @@ def read_toml(path: Path, *, missing: str = "file not found") -> dict[str, Any]:
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate `path`; raises `ConfigError` naming the file and key."""
-    return parse_config(read_toml(path), str(path))
+    """Read and validate `path`; raises `ConfigError` naming the file and key. Relative paths
+    in it (the local provider's `paths`) are resolved against the file's folder."""
+    return parse_config(read_toml(path), str(path), folder=path.expanduser().resolve().parent)
 
 
-def parse_config(raw: dict[str, Any], shown: str = "veteran.toml") -> Config:
+def parse_config(raw: dict[str, Any], shown: str = "veteran.toml",
+                 folder: Path | None = None) -> Config:
+    """Validate a parsed TOML table. `folder`: the workspace, against which provider settings
+    resolve relative paths (given to their validators as the context key "folder")."""
     data = dict(raw)
     providers_raw = data.pop("providers", {})
     if not isinstance(providers_raw, dict):
         raise ConfigError(shown, "providers", "must be a table of providers")
     data["providers"] = {
-        name: _provider_settings(name, table, shown) for name, table in providers_raw.items()
+        name: _provider_settings(name, table, shown, folder)
+        for name, table in providers_raw.items()
     }
     try:
         config = Config.model_validate(data)
@@ -257,10 +270,12 @@ def parse_config(raw: dict[str, Any], shown: str = "veteran.toml") -> Config:
             except ValueError as exc:
                 raise ConfigError(shown, f"{kind_table}.{name}", str(exc)) from None
     _check_references(config, shown)
+    config._folder = folder
     return config
 
 
-def _provider_settings(name: str, table: Any, shown: str) -> ProviderSettings:
+def _provider_settings(name: str, table: Any, shown: str,
+                       folder: Path | None = None) -> ProviderSettings:
     key = f"providers.{name}"
     try:
         _check_name(name)
@@ -278,7 +293,7 @@ def _provider_settings(name: str, table: Any, shown: str) -> ProviderSettings:
             shown, f"{key}.kind", f"unknown provider kind {kind!r}; installed: {', '.join(kinds())}"
         ) from None
     try:
-        return cls.Settings.model_validate(table)
+        return cls.Settings.model_validate(table, context={"folder": folder})
     except ValidationError as exc:
         raise _config_error(exc, shown, prefix=("providers", name)) from None
 

@@ -6,7 +6,21 @@ import sys
 
 import click
 
-from veteran.cli import drill, evals, feedback, init, kb, keys, providers, serve, trajectories
+from veteran.cli import (
+    data,
+    drill,
+    envs,
+    evals,
+    feedback,
+    init,
+    kb,
+    keys,
+    models,
+    providers,
+    serve,
+    train,
+    trajectories,
+)
 from veteran.errors import VeteranError
 
 
@@ -25,6 +39,10 @@ cli.add_command(providers.providers)
 cli.add_command(kb.kb)
 cli.add_command(evals.evals)
 cli.add_command(drill.drill)
+cli.add_command(data.data)
+cli.add_command(envs.envs)
+cli.add_command(train.train)
+cli.add_command(models.models)
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -29,6 +29,7 @@ from veteran.types import Trajectory
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 RESERVED = {"input", "target", "ideal", "id", "metadata", "choices", "episode_id", "tools"}
+T = TypeVar("T")
 
 
 def content_id(messages: list[dict[str, Any]], reference: Any) -> str:
@@ -257,7 +258,20 @@ def split(
     one episode never lands in two splits and the same input gives the same split. Samples
     without an episode split on their own id. Sizes follow `fractions` (normalised) only
     approximately; order within a split is the input order."""
-    fractions = dict(fractions) if fractions is not None else {"train": 0.8, "test": 0.2}
+    return split_by(
+        samples,
+        lambda s: f"episode:{s.episode_id}" if s.episode_id else f"sample:{s.id}",
+        fractions if fractions is not None else {"train": 0.8, "test": 0.2},
+        seed=seed,
+    )
+
+
+def split_by(
+    items: Sequence[T], key: Callable[[T], str], fractions: Mapping[str, float], *, seed: int = 0
+) -> dict[str, list[T]]:
+    """Items split by group: a hash of (seed, `key(item)`) picks each group's split, so items
+    with one key always land together (shared with `veteran.datasets`)."""
+    fractions = dict(fractions)
     if not fractions or any(not v > 0 for v in fractions.values()):
         raise DatasetError(f"split fractions must be positive: {fractions}")
     total = sum(fractions.values())
@@ -266,10 +280,9 @@ def split(
     for name, fraction in fractions.items():
         running += fraction / total
         bounds.append((running, name))
-    out: dict[str, list[Sample]] = {name: [] for name in fractions}
-    for sample in samples:
-        key = f"episode:{sample.episode_id}" if sample.episode_id else f"sample:{sample.id}"
-        u = _unit(key, seed)
+    out: dict[str, list[T]] = {name: [] for name in fractions}
+    for item in items:
+        u = _unit(key(item), seed)
         name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
-        out[name].append(sample)
+        out[name].append(item)
     return out

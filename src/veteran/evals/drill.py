@@ -41,6 +41,8 @@ from veteran.config import Config, FunctionConfig, load_config
 from veteran.errors import ConfigError, VeteranError
 from veteran.evals import stats
 from veteran.evals.runs import Result, RunInfo, Runs
+from veteran.tomledit import function_table as _function_table
+from veteran.tomledit import toml_number as _toml_number
 
 RUNS_SCANNED = 1000  # finished runs looked at, newest first
 
@@ -300,17 +302,6 @@ def plan_drill(config: Config, runs: Runs, provider: str, *,
         if any(v.provider == provider for v in function.variants.values())
     ]
     return DrillPlan(provider, grader, functions)
-
-
-def _toml_number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(float(value), 9)
-
-
-def _function_table(doc: Any, name: str) -> Any:
-    try:
-        return doc["functions"][name]
-    except KeyError:
-        raise VeteranError(f"veteran.toml has no [functions.{name}] any more") from None
 
 
 def apply_drill(path: Path, plan: DrillPlan) -> list[Change]:

@@ -176,7 +176,10 @@ class Runner:
     async def _one(self, task: _Task) -> Result:
         body = self.request_body(task.sample, task.target)
         route = task.route
-        key = call_key(route.provider.name, route.model, route.upstream_body(body), task.epoch)
+        upstream = route.upstream_body(body)
+        if route.fewshot is not None:  # the examples are added later, by the caller: key on them
+            upstream = {**upstream, "x-veteran-fewshot": route.fewshot.model_dump()}
+        key = call_key(route.provider.name, route.model, upstream, task.epoch)
         tags = {"eval_run": self.run_id, "eval_suite": self.suite.name[:512],
                 "eval_sample": task.sample.id[:512]}
         created_at = now()

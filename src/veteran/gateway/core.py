@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veteran.config import Config
+from veteran.gateway.fewshot import Fewshot, FewshotCaller, wanted
 from veteran.gateway.recall import Recall
 from veteran.gateway.resilience import Caller
 from veteran.gateway.routing import Router
@@ -31,7 +32,8 @@ class Gateway:
         `memory_dir`: where search indexes are cached (the workspace's `memory/`); without it
         they are rebuilt from the store when first used.
         `workspace`: where `[canaries]` suites live; given (`veteran serve`), the gateway runs
-        them on their schedule in a background task (evals/canary.py)."""
+        them on their schedule in a background task (evals/canary.py). Fewshot models are read
+        from its `models/` (else from that of the folder the config was read from)."""
         self.config = config
         self.store = store
         self.providers: dict[str, Provider] = {
@@ -39,9 +41,14 @@ class Gateway:
             for name, settings in config.providers.items()
         }
         self.router = Router(config, self.providers)
-        self.caller = Caller(self.providers, disabled={})
         self.memory_dir = memory_dir
         self.recall = Recall(config, store, memory_dir)
+        self.caller = Caller(self.providers, disabled={})
+        self.fewshot: Fewshot | None = None
+        if wanted(config):  # variants with fewshot: their examples are put in by the caller
+            folder = workspace.path if workspace is not None else config.folder
+            self.fewshot = Fewshot(config, self.recall, folder / "models" if folder else None)
+            self.caller = FewshotCaller(self.providers, {}, self.fewshot)
         self.switch_poll_interval = 1.0  # seconds: how soon `veteran providers disable` applies
         self._switch_poller: asyncio.Task[None] | None = None
         self.workspace = workspace
@@ -56,6 +63,8 @@ class Gateway:
     async def start(self) -> None:
         await self.refresh_switches()
         await self.recall.start()
+        if self.fewshot is not None:
+            await self.fewshot.start()  # a missing model is a ConfigError: refuse to start
         self.writer.start()
         started: list[Provider] = []
         try:

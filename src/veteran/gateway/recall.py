@@ -79,6 +79,13 @@ class Recall:
         if self._functions:
             await asyncio.to_thread(self._ensure)
 
+    def embedder(self) -> Embedder:
+        """The memory embedder (`[memory] embedder`), made on first use (call it from a worker
+        thread); shared with few-shot selection (gateway/fewshot.py)."""
+        self._ensure()
+        assert self._embedder is not None
+        return self._embedder
+
     def memory(self) -> tuple[Embedder, MemoryIndex]:
         """The embedder and the search index, made on first use (call it from a worker thread:
         it may load the model); shared with `/v1/kb/{collection}/search` and `/v1/embeddings`."""

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from veteran.config import Config, VariantConfig
+from veteran.config import Config, FewshotConfig, VariantConfig
 from veteran.errors import BadRequest, NotFound
 from veteran.providers.base import ModelInfo, Provider
 from veteran.providers.http1 import Timeouts
@@ -25,6 +25,7 @@ class Route:
     timeouts: Timeouts | None = None  # the variant's own; None: the provider's
     # tried in order when this route fails (the function's fallbacks, without this variant)
     fallbacks: tuple[Route, ...] = ()
+    fewshot: FewshotConfig | None = None  # examples put in by the caller (gateway/fewshot.py)
 
     def plan(self) -> tuple[Route, ...]:
         return (self, *self.fallbacks)
@@ -59,6 +60,7 @@ class Router:
                     prices=self._prices(variant.provider, variant.provider_model),
                     max_retries=_max_retries(variant, providers[variant.provider]),
                     timeouts=_timeouts(variant, providers[variant.provider]),
+                    fewshot=variant.fewshot,
                 )
                 for vname, variant in function.variants.items()
             }

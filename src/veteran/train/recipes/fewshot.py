@@ -1,0 +1,72 @@
+"""`fewshot`: no training. Keeps the function's curated examples (the last user message and the
+answer given to it) with the embeddings of the user messages; a variant with `fewshot = { model
+= "ID" }` then puts the `k` most similar ones before each request (`gateway/fewshot.py`), in
+front of any provider.
+
+Exact duplicates (same message, same answer) are kept once; past `max_examples` the latest are
+kept (trajectory ids are UUIDv7, so their order is the order the calls were made in). Examples
+answered with tool calls, or without a user message, are skipped: a few-shot turn is text.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from veteran.providers.owned import FewshotExamples, input_text
+from veteran.train.recipes._hf import Param, RecipeError, resolve
+from veteran.train.types import ModelKind, Progress, TrainJob, TrainResult
+
+if TYPE_CHECKING:
+    from veteran.memory.types import Embedder
+
+PARAMS: dict[str, Param] = {
+    "max_examples": Param(2000, "examples kept (the latest)", low=1, high=1_000_000),
+    "k": Param(4, "examples per request when the variant does not say", low=1, high=32),
+}
+
+
+class FewshotRecipe:
+    name: ClassVar[str] = "fewshot"
+    kind: ClassVar[ModelKind] = "fewshot"
+    needs: ClassVar[Literal["sft", "preference", "environment"]] = "sft"
+
+    def __init__(self, embedder: Embedder | None = None) -> None:
+        self._embedder = embedder  # default: the shipped MiniLM, loaded on first use
+
+    def train(self, job: TrainJob) -> TrainResult:
+        began = time.perf_counter()
+        p = resolve(self.name, job.params, PARAMS)
+        rows: list[tuple[str, str, str]] = []
+        skipped = 0
+        for ex in sorted(job.train, key=lambda e: e.id):
+            user, content = input_text(ex.prompt), ex.completion.get("content")
+            if ex.completion.get("tool_calls") or not isinstance(content, str) or not user \
+                    or not content.strip():
+                skipped += 1
+                continue
+            rows.append((ex.id, user, content.strip()))
+        seen: set[tuple[str, str]] = set()
+        kept: list[tuple[str, str, str]] = []
+        for row in reversed(rows):  # latest first, so a duplicate keeps its latest id
+            if (row[1], row[2]) not in seen:
+                seen.add((row[1], row[2]))
+                kept.append(row)
+        duplicates = len(rows) - len(kept)
+        kept = kept[:p["max_examples"]][::-1]
+        if not kept:
+            raise RecipeError(f"fewshot: none of the {len(job.train)} examples has a user "
+                              "message answered with text")
+        embedder = self._embedder
+        if embedder is None:
+            from veteran.memory.embed import MiniLMEmbedder
+
+            embedder = self._embedder = MiniLMEmbedder()
+        vectors = embedder.embed([user for _, user, _ in kept])
+        FewshotExamples([r[0] for r in kept], [r[1] for r in kept], [r[2] for r in kept],
+                        vectors, embedder.name, p["k"]).save(job.output_dir)
+        metrics = {"examples": float(len(kept)), "duplicates": float(duplicates),
+                   "skipped": float(skipped)}
+        job.progress(Progress(1, 1, metrics))
+        return TrainResult(kind="fewshot", base_model=None, metrics=metrics, params=p,
+                           seconds=time.perf_counter() - began)

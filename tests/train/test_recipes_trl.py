@@ -1,0 +1,290 @@
+"""The TRL recipes (`sft-lora`, `dpo`, `grpo`) on the CPU.
+
+Training tests use a tiny randomly initialised Llama (2 layers, 64 wide) with SmolLM2's tokenizer,
+saved once per session, so each run takes seconds; one short run proves the default path on the
+real built-in SmolLM2. Each toy task is chosen so that a few steps move its figure reliably with
+the seed fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from veteran.datasets.types import Example
+from veteran.train.recipes._hf import RecipeError
+from veteran.train.recipes.dpo import DpoRecipe
+from veteran.train.recipes.grpo import GrpoRecipe
+from veteran.train.recipes.sft_lora import SftLoraRecipe
+from veteran.train.types import Progress, TrainJob
+
+SYSTEM = "Classify the sentiment of the review as positive or negative."
+WORDS = ["great", "awful", "lovely", "boring", "superb", "dull", "brilliant", "weak"]
+
+
+def review(i: int) -> Example:
+    word = WORDS[i % len(WORDS)]
+    label = "positive" if i % 2 == 0 else "negative"
+    return Example(
+        id=f"t{i}", episode_id=f"e{i}",
+        prompt=[{"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"The film was {word}, number {i}."}],
+        completion={"role": "assistant", "content": label},
+        rejected={"role": "assistant", "content": "negative" if label == "positive" else
+                  "positive"},
+        reference={"label": label, "n": i})
+
+
+def job(tmp: Path, recipe: str, base: str | None, params: dict[str, Any], *,
+        train: list[Example] | None = None, eval: list[Example] | None = None,
+        seed: int = 0, resume: bool = False, reward_funcs: list[Any] | None = None,
+        progress: Callable[[Progress], None] = lambda _: None) -> TrainJob:
+    return TrainJob(function="sentiment", recipe=recipe,
+                    train=train if train is not None else [review(i) for i in range(16)],
+                    eval=eval or [], output_dir=tmp / "model", checkpoint_dir=tmp / "ckpt",
+                    params=params, seed=seed, base_model=base, resume=resume,
+                    reward_funcs=reward_funcs or [], progress=progress)
+
+
+def losses(history: list[dict[str, float]], key: str = "loss") -> list[float]:
+    return [entry[key] for entry in history if key in entry]
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Llama with SmolLM2's tokenizer. Its weights are drawn wide (std 0.5), so
+    that its sampling is not flat over 49k tokens and GRPO has something to move."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, set_seed
+
+    from veteran.providers.local import builtin_location
+
+    folder, gguf = builtin_location()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    set_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+        intermediate_size=128, vocab_size=len(tokenizer), max_position_embeddings=512,
+        tie_word_embeddings=True, initializer_range=0.5, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+# -- refusals (no training) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("recipe", "params", "message"), [
+    (SftLoraRecipe, {"epochs": 1, "lora_rank": 8}, "no parameter 'lora_rank'"),
+    (SftLoraRecipe, {"learning_rate": "fast"}, "'learning_rate' must be float"),
+    (SftLoraRecipe, {"batch_size": 0}, "'batch_size' must be int >= 1"),
+    (SftLoraRecipe, {"batch_size": 2.5}, "'batch_size' must be int"),
+    (SftLoraRecipe, {"lr_scheduler": "cyclic"}, "one of linear, cosine"),
+    (DpoRecipe, {"num_generations": 4}, "no parameter 'num_generations'"),
+    (GrpoRecipe, {"max_length": 128}, "no parameter 'max_length'"),
+])
+def test_bad_params_are_refused(tmp_path: Path, recipe: Any, params: dict[str, Any],
+                                message: str) -> None:
+    with pytest.raises(RecipeError, match=message) as caught:
+        recipe().train(job(tmp_path, recipe.name, None, params))
+    assert isinstance(caught.value, ValueError)  # a RecipeError is a VeteranError and a ValueError
+
+
+def test_a_missing_package_names_the_extra() -> None:
+    from veteran.train.recipes import _hf
+
+    with pytest.raises(RecipeError, match=r"pip install 'veteran\[train\]'"):
+        _hf.require("trl_not_installed_here")
+
+
+def test_params_given_as_text_are_converted() -> None:
+    from veteran.train.recipes import _hf, sft_lora
+
+    resolved = _hf.resolve("sft-lora", {"learning_rate": "1e-3", "max_steps": "4",
+                                        "gradient_checkpointing": "false"}, sft_lora.PARAMS)
+    assert (resolved["learning_rate"], resolved["max_steps"]) == (1e-3, 4)
+    assert resolved["gradient_checkpointing"] is False and resolved["batch_size"] == 8
+
+
+def test_refusals_before_training(tmp_path: Path) -> None:
+    tiny = str(tmp_path)  # never loaded: each refusal comes first
+    with pytest.raises(RecipeError, match="needs reward functions"):
+        GrpoRecipe().train(job(tmp_path, "grpo", tiny, {}))
+    with pytest.raises(RecipeError, match="multiple of num_generations"):
+        GrpoRecipe().train(job(tmp_path, "grpo", tiny, {"batch_size": 6, "num_generations": 4},
+                               reward_funcs=[lambda prompts, completions, **_: [0.0]]))
+    unpaired = [review(0), Example("t1", "e1", review(1).prompt, review(1).completion)]
+    with pytest.raises(RecipeError, match="1 example.* no rejected answer .first: t1"):
+        DpoRecipe().train(job(tmp_path, "dpo", tiny, {}, train=unpaired))
+    with pytest.raises(RecipeError, match="no training examples"):
+        SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, {}, train=[]))
+    with pytest.raises(RecipeError, match="cannot resume: no checkpoint"):
+        SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, {}, resume=True))
+    with pytest.raises(RecipeError, match="neither 'smollm2-135m-instruct' nor a local"):
+        SftLoraRecipe().train(job(tmp_path, "sft-lora", str(tmp_path / "nowhere"), {}))
+
+
+# -- sft-lora ---------------------------------------------------------------------------------
+
+SFT = {"max_steps": 6, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1,
+       "save_steps": 2, "lr_scheduler": "constant"}
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory: pytest.TempPathFactory, tiny: str) -> Any:
+    """One reference run of sft-lora (kept for the reproducibility and resume tests)."""
+    tmp = tmp_path_factory.mktemp("sft")
+    reports: list[Progress] = []
+    result = SftLoraRecipe().train(job(tmp, "sft-lora", tiny, SFT, eval=[review(100 + i)
+                                                                         for i in range(4)],
+                                       progress=reports.append))
+    return tmp, result, reports
+
+
+@pytest.mark.slow
+def test_sft_lora_lowers_the_loss_and_saves_an_adapter(sft_run: Any, tiny: str) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp, result, reports = sft_run
+    loss = losses(result.history)
+    assert len(loss) == 6 and loss[-1] < loss[0] * 0.9, loss
+    assert result.kind == "causal-lm" and result.base_model == tiny
+    assert result.metrics["final_loss"] == loss[-1]
+    assert {"train_loss", "eval_loss"} <= set(result.metrics)
+    assert result.params["lora_r"] == 16 and result.params["max_steps"] == 6
+    assert result.seconds > 0
+    steps = [r.step for r in reports if "loss" in r.metrics]
+    assert steps == [1, 2, 3, 4, 5, 6] and {r.total for r in reports} == {6}
+
+    adapter = tmp / "model" / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["r"] == 16 and config["lora_alpha"] == 32
+    assert set(config["target_modules"]) >= {"q_proj", "v_proj", "down_proj"}
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapter)
+    trained = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert trained and any(float(p.abs().sum()) > 0 for p in trained)  # B starts at zero
+    assert AutoTokenizer.from_pretrained(adapter).pad_token is not None
+    assert sorted(p.name for p in (tmp / "ckpt").glob("checkpoint-*")) == [
+        "checkpoint-4", "checkpoint-6"]  # save_total_limit 2
+
+
+@pytest.mark.slow
+def test_sft_lora_same_seed_same_history(sft_run: Any, tiny: str, tmp_path: Path) -> None:
+    _, first, _ = sft_run
+    again = SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, SFT))
+    assert losses(again.history) == pytest.approx(losses(first.history), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_sft_lora_resumes_from_its_checkpoint(sft_run: Any, tiny: str, tmp_path: Path) -> None:
+    """Stopped (Ctrl-C) at step 5, with a checkpoint at step 4: resuming finishes the run where
+    the uninterrupted one went, its history continuing from the checkpoint."""
+    _, whole, _ = sft_run
+
+    def stop_at_five(report: Progress) -> None:
+        if report.step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, SFT, progress=stop_at_five))
+    assert (tmp_path / "ckpt" / "checkpoint-4").is_dir()
+    assert not (tmp_path / "model" / "adapter").exists()
+
+    reports: list[Progress] = []
+    resumed = SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, SFT, resume=True,
+                                        progress=reports.append))
+    assert [r.step for r in reports] == [5, 6]  # only the steps run after the checkpoint
+    assert [entry["step"] for entry in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert losses(resumed.history) == pytest.approx(losses(whole.history), rel=1e-4)
+    assert (tmp_path / "model" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_new_run_refuses_a_folder_with_checkpoints(sft_run: Any, tiny: str) -> None:
+    tmp, _, _ = sft_run
+    with pytest.raises(RecipeError, match="already holds checkpoints"):
+        SftLoraRecipe().train(job(tmp, "sft-lora", tiny, SFT))
+
+
+# -- dpo ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dpo_widens_the_margin(tiny: str, tmp_path: Path) -> None:
+    """The toy preference: always "yes" over "no"."""
+    pairs = [Example(f"p{i}", f"e{i}", review(i).prompt, {"role": "assistant", "content": "yes"},
+                     rejected={"role": "assistant", "content": "no"}) for i in range(16)]
+    result = DpoRecipe().train(job(tmp_path, "dpo", tiny, {
+        "max_steps": 5, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1,
+        "lr_scheduler": "constant"}, train=pairs, eval=pairs[:4]))
+    margins, loss = losses(result.history, "rewards/margins"), losses(result.history)
+    assert len(margins) == 5 and margins[-1] > margins[0] and margins[-1] > 0, margins
+    assert loss[-1] < loss[0], loss
+    assert result.metrics["rewards/margins"] == margins[-1]
+    assert "eval_loss" in result.metrics and "eval_rewards/margins" in result.metrics
+    assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
+
+
+# -- grpo ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_grpo_raises_the_reward(tiny: str, tmp_path: Path) -> None:
+    """The toy reward: the share of completion tokens whose embedding (in the tiny model) lies on
+    one side of a hyperplane, a direction a LoRA adapter can learn in a few steps."""
+    from safetensors.torch import load_file
+
+    embeddings = load_file(str(Path(tiny) / "model.safetensors"))["model.embed_tokens.weight"]
+    good = embeddings[:, 0] > 0
+    seen: list[tuple[Any, Any]] = []
+
+    def one_side(prompts: list[Any], completions: list[Any], completion_ids: list[list[int]],
+                 reference: list[Any], task_id: list[str], **_: Any) -> list[float]:
+        seen.extend(zip(reference, task_id, strict=True))
+        assert completions[0][0]["role"] == "assistant"
+        return [float(good[ids].float().mean()) if ids else 0.0 for ids in completion_ids]
+
+    result = GrpoRecipe().train(job(tmp_path, "grpo", tiny, {
+        "max_steps": 10, "batch_size": 8, "num_generations": 4, "max_completion_length": 8,
+        "learning_rate": 0.15, "lr_scheduler": "constant"}, reward_funcs=[one_side],
+        eval=[review(100), review(101)]))
+    # About 0.5 at first; seeds 0 to 3 all gain 0.3 or more by the last three steps.
+    reward = losses(result.history, "reward")
+    assert len(reward) == 10
+    assert sum(reward[-3:]) / 3 > sum(reward[:3]) / 3 + 0.15, reward
+    assert result.metrics["reward"] == reward[-1] and "eval_reward" in result.metrics
+    assert "rewards/one_side/mean" in result.history[0]  # TRL names it after the function
+    # The reward function sees each row's reference as it was, not its JSON text.
+    assert ({"label": "positive", "n": 0}, "t0") in seen
+    assert (tmp_path / "model" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_async_reward_functions_stay_async() -> None:
+    from veteran.train.recipes.grpo import _decoded
+
+    async def judge(prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
+        return [float(r["n"]) for r in kw["reference"]]
+
+    wrapped = _decoded(judge)
+    assert inspect.iscoroutinefunction(wrapped) and wrapped.__name__ == "judge"
+    assert asyncio.run(wrapped([], [], reference=['{"n": 2}'])) == [2.0]
+
+
+# -- the built-in model -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sft_lora_on_the_builtin_smollm2(tmp_path: Path) -> None:
+    result = SftLoraRecipe().train(job(tmp_path, "sft-lora", None, {
+        "max_steps": 2, "batch_size": 2, "logging_steps": 1}, train=[review(i) for i in range(4)]))
+    assert result.base_model == "smollm2-135m-instruct"
+    assert len(losses(result.history)) == 2 and all(0 < x < 20 for x in losses(result.history))
+    assert (tmp_path / "model" / "adapter" / "adapter_model.safetensors").is_file()
