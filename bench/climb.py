@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,19 @@ file = "evals/heldout.jsonl"
 [graders.label]
 type = "normalized"
 """
+
+
+@dataclass
+class Estimate:
+    mean: float
+    low: float
+    high: float
+
+
+@dataclass
+class Model:
+    id: str
+    seconds: float
 
 
 def toml_str(value: str) -> str:
@@ -184,7 +198,12 @@ def main() -> None:
     parser.add_argument("--recipes", default="fewshot,classifier,sft-lora")
     parser.add_argument("--workspace", default=None, help="keep everything here (default: tmp)")
     parser.add_argument("--no-append", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report bench/climb.json (the last run's figures) again")
     args = parser.parse_args()
+    if args.report_only:
+        report(args, json.loads((HERE / "climb.json").read_text()))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     recipes = [r for r in args.recipes.split(",") if r]
     started = time.perf_counter()
@@ -259,14 +278,26 @@ def main() -> None:
                     timing[variant] = {"p50_ms": p50, "cost_per_1k": cost}
         finally:
             store.close()
-        report(args, sizes, recipes, trained, scores, diffs, timing, wrong, len(pool),
-               time.perf_counter() - started)
+        summary = {
+            "sizes": sizes, "recipes": recipes, "wrong": wrong, "captured": len(pool),
+            "seconds": time.perf_counter() - started, "timing": timing,
+            "scores": {v: [e.mean, e.low, e.high] for v, e in scores.items()},
+            "diffs": {v: [d.diff, d.low, d.high] for v, d in diffs.items()},
+            "trained": {r: {str(n): {"id": rec.id, "seconds": rec.seconds}
+                            for n, rec in by_n.items()} for r, by_n in trained.items()},
+        }
+        (HERE / "climb.json").write_text(json.dumps(summary, indent=1))
+    report(args, summary)
 
 
-def report(args: argparse.Namespace, sizes: list[int], recipes: list[str],
-           trained: dict[str, dict[int, Any]], scores: dict[str, Any], diffs: dict[str, Any],
-           timing: dict[str, dict[str, float]], wrong: int, captured: int,
-           seconds: float) -> None:
+def report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    sizes, recipes = summary["sizes"], summary["recipes"]
+    timing, wrong, captured = summary["timing"], summary["wrong"], summary["captured"]
+    seconds = summary["seconds"]
+    scores = {v: Estimate(*e) for v, e in summary["scores"].items()}
+    diffs = {v: Estimate(*d) for v, d in summary["diffs"].items()}
+    trained = {r: {int(n): Model(**m) for n, m in by_n.items()}
+               for r, by_n in summary["trained"].items()}
     teacher = scores["triage:teacher"]
     lines = [
         "| model | trajectories | held-out accuracy (95% CI) | vs teacher (95% CI) | "
@@ -286,7 +317,7 @@ def report(args: argparse.Namespace, sizes: list[int], recipes: list[str],
             best = max(best, (share, f"{recipe} on {n}"))
             lines.append(
                 f"| {recipe} | {n} | {s.mean:.3f} [{s.low:.3f}, {s.high:.3f}] | "
-                f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] | {share:.1%} | "
+                f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}] | {share:.1%} | "
                 f"${t['cost_per_1k']:.4f} | {t['p50_ms']:.1f} ms | {record.seconds:.1f} s |")
     table = "\n".join(lines)
     print(table)
