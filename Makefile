@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck docs clean
+.PHONY: run test bench climb lint typecheck docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: $(STAMP)
 	$(PY) bench/durability.py
 	$(PY) bench/memory.py
 	$(PY) bench/evals.py
+	$(PY) bench/classifier.py
+	$(PY) bench/climb.py
+
+# The learning curve alone (about 40 minutes on 2 CPU cores).
+climb: $(STAMP)
+	$(PY) bench/climb.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
