@@ -57,6 +57,7 @@ from veteran.gateway.server import UVICORN_OPTIONS  # noqa: E402
 from veteran.store import Store  # noqa: E402
 from veteran.testing.server import ServerThread  # noqa: E402
 from veteran.train import train_model  # noqa: E402
+from veteran.train.registry import Registry  # noqa: E402
 from veteran.workspace import Workspace  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--recipes", default="fewshot,classifier,sft-lora")
     parser.add_argument("--workspace", default=None, help="keep everything here (default: tmp)")
     parser.add_argument("--no-append", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--skip", default="", help="RECIPE:N cells not to train, e.g. "
+                        "sft-lora:1000 (reported as not run)")
     parser.add_argument("--report-only", action="store_true",
                         help="report bench/climb.json (the last run's figures) again")
     args = parser.parse_args()
@@ -205,6 +208,7 @@ def main() -> None:
         report(args, json.loads((HERE / "climb.json").read_text()))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
+    args.skip = set(filter(None, args.skip.split(",")))
     recipes = [r for r in args.recipes.split(",") if r]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,17 +224,33 @@ def main() -> None:
         store = Store.open(ws.database_url(config))
         try:
             # 1-2. capture and feedback
-            gateway = Gateway(config, store, spool_dir=path / "spool", memory_dir=path / "memory")
-            t0 = time.perf_counter()
-            with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
-                wrong = asyncio.run(capture(server.url, pool))
-            print(f"captured {len(pool)} teacher trajectories in {time.perf_counter() - t0:.1f}s; "
-                  f"{wrong} misrouted (corrected by a demonstration)", flush=True)
+            captured = path / "captured.json"  # a rerun in the same --workspace reuses it
+            if captured.exists():
+                wrong = json.loads(captured.read_text())["wrong"]
+            else:
+                gateway = Gateway(config, store, spool_dir=path / "spool",
+                                  memory_dir=path / "memory")
+                t0 = time.perf_counter()
+                with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
+                    wrong = asyncio.run(capture(server.url, pool))
+                captured.write_text(json.dumps({"wrong": wrong, "tickets": len(pool)}))
+                print(f"captured {len(pool)} teacher trajectories in "
+                      f"{time.perf_counter() - t0:.1f}s; {wrong} misrouted (corrected by a "
+                      f"demonstration)", flush=True)
+            registry = Registry(path)
             # 3. train
             records: list[Any] = []
             trained: dict[str, dict[int, Any]] = {r: {} for r in recipes}
             for n in sizes:
                 for recipe in recipes:
+                    if f"{recipe}:{n}" in args.skip:
+                        continue
+                    done = [r for r in registry.list("triage") if r.recipe == recipe
+                            and r.lineage.dataset["filters"].get("limit") == n]
+                    if done:  # trained by an earlier run in this --workspace
+                        records.append(done[-1])
+                        trained[recipe][n] = done[-1]
+                        continue
                     params: dict[str, Any] = {}
                     if recipe in ("sft-lora", "dpo"):
                         params = {"epochs": SFT_EPOCHS.get(n, 1)}
@@ -310,6 +330,9 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     best: tuple[float, str] = (0.0, "")
     for recipe in recipes:
         for n in sizes:
+            if n not in trained[recipe]:
+                lines.append(f"| {recipe} | {n} | not run (see the note below) | | | | | |")
+                continue
             record = trained[recipe][n]
             variant = f"triage:{record.id}"
             s, d, t = scores[variant], diffs[variant], timing[variant]
@@ -350,8 +373,9 @@ def plot(sizes: list[int], recipes: list[str], trained: dict[str, dict[int, Any]
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for recipe in recipes:
-        points = [scores[f"triage:{trained[recipe][n].id}"] for n in sizes]
-        ax.errorbar(sizes, [p.mean for p in points],
+        done = [n for n in sizes if n in trained[recipe]]
+        points = [scores[f"triage:{trained[recipe][n].id}"] for n in done]
+        ax.errorbar(done, [p.mean for p in points],
                     yerr=[[p.mean - p.low for p in points], [p.high - p.mean for p in points]],
                     marker="o", capsize=3, label=recipe)
     ax.axhline(teacher.mean, color="black", linestyle="-", label="teacher")
