@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from veteran.cli.curation import curation_from_options, curation_options
-from veteran.cli.options import workspace_option
+from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
 from veteran.datasets import FORMATS, KINDS, Kind, curate, export, manifest_to_json
 from veteran.evals.graders import to_openai_grader
@@ -23,7 +23,7 @@ DEFAULT_KIND: dict[str, Kind] = {
 }
 
 
-@click.group(name="data")
+@click.group(name="data", context_settings=CONTEXT)
 def data() -> None:
     """Training data: curated trajectories exported in open formats."""
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 import orjson
 
-from veteran.cli.options import workspace_option
+from veteran.cli.options import CONTEXT, workspace_option
 from veteran.envs import export_suite
 from veteran.workspace import Workspace
 
 
-@click.group(name="env")
+@click.group(name="env", context_settings=CONTEXT)
 def envs() -> None:
     """Environments: a function's real tasks, rewarded by a suite's graders."""
 

@@ -11,14 +11,14 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from veteran.cli.options import workspace_option
+from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
 from veteran.train.promote import PromotionRefused, promote, rollback
 from veteran.train.registry import ModelRecord, Registry
 from veteran.workspace import Workspace
 
 
-@click.group(name="models")
+@click.group(name="models", context_settings=CONTEXT)
 def models() -> None:
     """Owned models: trained by `veteran train`, promoted to variants after their eval gate."""
 

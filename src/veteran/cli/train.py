@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veteran.cli.curation import curation_from_options, curation_options
-from veteran.cli.options import workspace_option
+from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
 from veteran.train import types
 from veteran.train.job import TrainingStopped, train_model
@@ -37,7 +37,7 @@ def _figures(metrics: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-@click.command(name="train")
+@click.command(name="train", context_settings=CONTEXT)
 @workspace_option
 @click.argument("function")
 @click.option("--recipe", required=True,
