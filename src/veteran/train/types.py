@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Literal, Protocol
 from veteran.datasets.types import Example
 
 ModelKind = Literal["causal-lm", "classifier", "fewshot"]
+# What a recipe's dataset must hold (see `Recipe.needs`); the curation kinds of `veteran.datasets`.
+Needs = Literal["sft", "preference", "environment"]
 # TRL's reward-function shape: (prompts, completions, **dataset columns) -> one float each.
 RewardFunc = Callable[..., list[float]]
 
@@ -62,6 +64,6 @@ class Recipe(Protocol):
     kind: ClassVar[ModelKind]
     # What the dataset must hold: "sft" (prompt + completion), "preference" (with rejected),
     # "environment" (prompt + reference, rewards from the suite's graders).
-    needs: ClassVar[Literal["sft", "preference", "environment"]]
+    needs: ClassVar[Needs]
 
     def train(self, job: TrainJob) -> TrainResult: ...

@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from veteran.datasets.types import Example
 from veteran.providers.owned import ClassifierModel, Head, Matrix, input_text
 from veteran.train.recipes._hf import Param, RecipeError, resolve
-from veteran.train.types import ModelKind, Progress, TrainJob, TrainResult
+from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult
 
 if TYPE_CHECKING:
     from veteran.memory.types import Embedder
@@ -48,7 +48,7 @@ SCALARS = (str, int, float, bool, type(None))
 class ClassifierRecipe:
     name: ClassVar[str] = "classifier"
     kind: ClassVar[ModelKind] = "classifier"
-    needs: ClassVar[Literal["sft", "preference", "environment"]] = "sft"
+    needs: ClassVar[Needs] = "sft"
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self._embedder = embedder  # default: the shipped MiniLM, loaded on first use

@@ -7,11 +7,11 @@ way with peft), so no second copy of the model is loaded.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from veteran.datasets.types import Example
 from veteran.train.recipes import _hf
-from veteran.train.types import ModelKind, TrainJob, TrainResult
+from veteran.train.types import ModelKind, Needs, TrainJob, TrainResult
 
 PARAMS: dict[str, _hf.Param] = {
     **_hf.COMMON,
@@ -34,7 +34,7 @@ def rows(examples: list[Example]) -> list[dict[str, Any]]:
 class DpoRecipe:
     name: ClassVar[str] = "dpo"
     kind: ClassVar[ModelKind] = "causal-lm"
-    needs: ClassVar[Literal["sft", "preference", "environment"]] = "preference"
+    needs: ClassVar[Needs] = "preference"
 
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)

@@ -11,11 +11,11 @@ answered with tool calls, or without a user message, are skipped: a few-shot tur
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from veteran.providers.owned import FewshotExamples, input_text
 from veteran.train.recipes._hf import Param, RecipeError, resolve
-from veteran.train.types import ModelKind, Progress, TrainJob, TrainResult
+from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult
 
 if TYPE_CHECKING:
     from veteran.memory.types import Embedder
@@ -29,7 +29,7 @@ PARAMS: dict[str, Param] = {
 class FewshotRecipe:
     name: ClassVar[str] = "fewshot"
     kind: ClassVar[ModelKind] = "fewshot"
-    needs: ClassVar[Literal["sft", "preference", "environment"]] = "sft"
+    needs: ClassVar[Needs] = "sft"
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self._embedder = embedder  # default: the shipped MiniLM, loaded on first use

@@ -14,11 +14,11 @@ import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, cast
 
 from veteran.datasets.types import Example
 from veteran.train.recipes import _hf
-from veteran.train.types import ModelKind, RewardFunc, TrainJob, TrainResult
+from veteran.train.types import ModelKind, Needs, RewardFunc, TrainJob, TrainResult
 
 PARAMS: dict[str, _hf.Param] = {
     **{key: param for key, param in _hf.COMMON.items() if key != "max_length"},
@@ -67,7 +67,7 @@ def _decoded(func: RewardFunc) -> RewardFunc:
 class GrpoRecipe:
     name: ClassVar[str] = "grpo"
     kind: ClassVar[ModelKind] = "causal-lm"
-    needs: ClassVar[Literal["sft", "preference", "environment"]] = "environment"
+    needs: ClassVar[Needs] = "environment"
 
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)

@@ -7,11 +7,11 @@ a 135M model learning short, classification-like answers on the CPU.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from veteran.datasets.types import Example
 from veteran.train.recipes import _hf
-from veteran.train.types import ModelKind, TrainJob, TrainResult
+from veteran.train.types import ModelKind, Needs, TrainJob, TrainResult
 
 PARAMS: dict[str, _hf.Param] = {**_hf.COMMON, "epochs": _hf.Param(2.0, "passes over the rows",
                                                                    low=0.01)}
@@ -25,7 +25,7 @@ def rows(examples: list[Example]) -> list[dict[str, Any]]:
 class SftLoraRecipe:
     name: ClassVar[str] = "sft-lora"
     kind: ClassVar[ModelKind] = "causal-lm"
-    needs: ClassVar[Literal["sft", "preference", "environment"]] = "sft"
+    needs: ClassVar[Needs] = "sft"
 
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)
