@@ -44,7 +44,7 @@ import httpx
 import openai
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from tickets import TEACHER_RULES, generate  # noqa: E402
+from tickets import SFT_EPOCHS, TEACHER_RULES, generate  # noqa: E402
 
 from veteran.datasets import Filters  # noqa: E402
 from veteran.evals.report import paired  # noqa: E402
@@ -68,8 +68,6 @@ MACHINE_HOUR = 0.085  # a 2-vCPU cloud machine, per hour
 LATENCY_CALLS = 50
 SYSTEM = ("Route the support ticket to one queue. Answer with one word: billing, technical, "
           "account or shipping.")
-# Per-size training parameters: small sets get more passes.
-SFT_EPOCHS = {50: 8, 200: 3, 1000: 1}
 
 CONFIG = """
 [providers.teacher]
@@ -201,6 +199,8 @@ def main() -> None:
     parser.add_argument("--no-append", action="store_true", help="do not touch RESULTS.md")
     parser.add_argument("--skip", default="", help="RECIPE:N cells not to train, e.g. "
                         "sft-lora:1000 (reported as not run)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="capture and train into --workspace, then stop (no eval, no report)")
     parser.add_argument("--report-only", action="store_true",
                         help="report bench/climb.json (the last run's figures) again")
     args = parser.parse_args()
@@ -264,6 +264,8 @@ def main() -> None:
                           f"{record.metrics}", flush=True)
                     records.append(record)
                     trained[recipe][n] = record
+            if args.train_only:
+                return
             # 4. held-out eval of the teacher and every model, in one run
             write_config(ws, records)
             config = ws.load_config()

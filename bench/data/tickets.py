@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 
 LABELS = ("billing", "technical", "account", "shipping")
+# The climb's passes over the data per number of trajectories: small sets get more.
+SFT_EPOCHS = {50: 8, 200: 3, 1000: 1}
 GREETINGS = ("", "Hi, ", "Hi there, ", "Hello team, ", "Hey, ", "Dear support, ", "Good morning, ",
              "Urgent: ", "Hello, ", "Good afternoon, ")
 CLOSINGS = ("", " Thanks.", " Thank you!", " Cheers,", " Please help.", " Any update appreciated.",

@@ -44,6 +44,24 @@ def test_batches_and_order_do_not_change_vectors(minilm: MiniLMEmbedder) -> None
     assert np.allclose(together[:5], alone, atol=1e-5)
 
 
+def test_onnx_encoder_gives_the_transformers_pipeline_vectors(minilm: MiniLMEmbedder) -> None:
+    # The sentence-transformers pipeline of the model, in torch: AutoModel, mean pooling over
+    # the attention mask, L2 norm. Texts of different lengths, so the batch is padded.
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["Refund please.", "My parcel never arrived and the tracking page shows nothing " * 3,
+             "naïve café"]
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+    model = AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1)
+    assert np.abs(minilm.embed(texts) - expected.numpy()).max() < 1e-5
+
+
 def test_count_tokens_uses_the_wordpiece_tokenizer(minilm: MiniLMEmbedder) -> None:
     assert minilm.count_tokens("") == 0
     assert minilm.count_tokens("hello world") == 2

