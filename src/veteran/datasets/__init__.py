@@ -9,7 +9,7 @@ manifest = export(curated, "openai-sft", Path("out/support-sft"))
 ```
 """
 
-from veteran.datasets.curate import KINDS, Curated, Filters, Kind, check_split, curate
+from veteran.datasets.curate import KINDS, Curated, Filters, check_split, curate
 from veteran.datasets.errors import CurationError, DataError, ExportError
 from veteran.datasets.export import (
     content_hash,
@@ -20,7 +20,7 @@ from veteran.datasets.export import (
     write_manifest,
 )
 from veteran.datasets.formats import FORMATS
-from veteran.datasets.types import Example, Manifest
+from veteran.datasets.types import Example, Kind, Manifest
 
 __all__ = [
     "FORMATS",

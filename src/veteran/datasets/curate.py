@@ -25,18 +25,17 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 from veteran.config import Config
 from veteran.datasets import dedupe as near
 from veteran.datasets.errors import CurationError
 from veteran.datasets.pairs import best_pairs, preference_examples
 from veteran.datasets.rows import DEMONSTRATION, Row, passes, read_row, reference_of
-from veteran.datasets.types import Example
+from veteran.datasets.types import Example, Kind
 from veteran.evals.datasets import split_by
 from veteran.store import Store, TrajectoryFilter
 
-Kind = Literal["sft", "preference", "environment"]
 KINDS: tuple[str, ...] = get_args(Kind)
 DEFAULT_SPLIT: dict[str, float] = {"train": 0.9, "test": 0.1}
 COUNTS = ("read", "not_ok", "not_corrected", "without_target", "duplicates", "over_limit", "kept")

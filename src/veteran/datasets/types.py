@@ -6,9 +6,12 @@ exactly what it learned from."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 MANIFEST_VERSION = 1
+# What a dataset is made for: supervised answers, preference pairs, or environment tasks
+# (references for graders). A recipe's `needs` is one of these.
+Kind = Literal["sft", "preference", "environment"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from veteran.datasets.types import Example
+from veteran.datasets.types import Example, Kind
 
 ModelKind = Literal["causal-lm", "classifier", "fewshot"]
-# What a recipe's dataset must hold (see `Recipe.needs`); the curation kinds of `veteran.datasets`.
-Needs = Literal["sft", "preference", "environment"]
+# What a recipe's dataset must hold (see `Recipe.needs`): one of the curation kinds.
+Needs = Kind
 # TRL's reward-function shape: (prompts, completions, **dataset columns) -> one float each.
 RewardFunc = Callable[..., list[float]]
 

@@ -22,17 +22,15 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from veteran.datasets.types import Example
 from veteran.providers.owned import ClassifierModel, Head, Matrix, input_text
+from veteran.train.recipes._embedding import EmbeddingRecipe
 from veteran.train.recipes._hf import Param, RecipeError, resolve
 from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult
-
-if TYPE_CHECKING:
-    from veteran.memory.types import Embedder
 
 PARAMS: dict[str, Param] = {
     "l2": Param(1e-3, "L2 penalty on the head's weights", low=0.0, high=10.0),
@@ -45,13 +43,10 @@ PARAMS: dict[str, Param] = {
 SCALARS = (str, int, float, bool, type(None))
 
 
-class ClassifierRecipe:
+class ClassifierRecipe(EmbeddingRecipe):
     name: ClassVar[str] = "classifier"
     kind: ClassVar[ModelKind] = "classifier"
     needs: ClassVar[Needs] = "sft"
-
-    def __init__(self, embedder: Embedder | None = None) -> None:
-        self._embedder = embedder  # default: the shipped MiniLM, loaded on first use
 
     def train(self, job: TrainJob) -> TrainResult:
         began = time.perf_counter()
@@ -64,11 +59,7 @@ class ClassifierRecipe:
         if all(len(set(column)) < 2 for column in columns):
             raise RecipeError("classifier: every training example has the same answer; "
                               "there is nothing to learn")
-        embedder = self._embedder
-        if embedder is None:
-            from veteran.memory.embed import MiniLMEmbedder
-
-            embedder = self._embedder = MiniLMEmbedder()
+        embedder = self.embedder
         total = len(fields) + 1
         vectors = embedder.embed(texts)
         job.progress(Progress(1, total))

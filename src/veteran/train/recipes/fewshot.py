@@ -11,14 +11,12 @@ answered with tool calls, or without a user message, are skipped: a few-shot tur
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from veteran.providers.owned import FewshotExamples, input_text
+from veteran.train.recipes._embedding import EmbeddingRecipe
 from veteran.train.recipes._hf import Param, RecipeError, resolve
 from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult
-
-if TYPE_CHECKING:
-    from veteran.memory.types import Embedder
 
 PARAMS: dict[str, Param] = {
     "max_examples": Param(2000, "examples kept (the latest)", low=1, high=1_000_000),
@@ -26,13 +24,10 @@ PARAMS: dict[str, Param] = {
 }
 
 
-class FewshotRecipe:
+class FewshotRecipe(EmbeddingRecipe):
     name: ClassVar[str] = "fewshot"
     kind: ClassVar[ModelKind] = "fewshot"
     needs: ClassVar[Needs] = "sft"
-
-    def __init__(self, embedder: Embedder | None = None) -> None:
-        self._embedder = embedder  # default: the shipped MiniLM, loaded on first use
 
     def train(self, job: TrainJob) -> TrainResult:
         began = time.perf_counter()
@@ -57,11 +52,7 @@ class FewshotRecipe:
         if not kept:
             raise RecipeError(f"fewshot: none of the {len(job.train)} examples has a user "
                               "message answered with text")
-        embedder = self._embedder
-        if embedder is None:
-            from veteran.memory.embed import MiniLMEmbedder
-
-            embedder = self._embedder = MiniLMEmbedder()
+        embedder = self.embedder
         vectors = embedder.embed([user for _, user, _ in kept])
         FewshotExamples([r[0] for r in kept], [r[1] for r in kept], [r[2] for r in kept],
                         vectors, embedder.name, p["k"]).save(job.output_dir)
