@@ -199,19 +199,36 @@ def test_what_a_job_refuses(ws: Workspace, store: Store) -> None:
         (ws.path / "models" / ".staging").iterdir())
 
 
-def test_an_environment_recipe_gets_the_suite_rewards(ws: Workspace, store: Store,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import veteran.envs
+SUITE = """
+variants = ["triage:a"]
+[dataset]
+file = "evals/tickets.jsonl"
+[graders.label]
+type = "normalized"
+"""
 
-    asked: list[str] = []
 
-    def rewards(workspace: Path, config: Any, suite: str) -> list[Any]:
-        asked.append(suite)
-        return [lambda prompts, completions, **kw: [1.0] * len(completions)]
+def test_an_environment_recipe_is_rewarded_by_the_suite_graders_on_its_own_rows(
+        ws: Workspace, store: Store) -> None:
+    from veteran.train.recipes.grpo import _decoded, rows
 
-    monkeypatch.setattr(veteran.envs, "reward_funcs_for_suite", rewards)
+    (ws.path / "evals").mkdir()
+    (ws.path / "evals" / "tickets.toml").write_text(SUITE)
+    # The suite's own dataset: none of the job's tasks is in it.
+    (ws.path / "evals" / "tickets.jsonl").write_text('{"input": "other", "target": "x"}\n')
     record = _train(ws, store, recipe="fake-env", suite="tickets")
-    assert asked == ["tickets"] and len(FakeRecipe.jobs[0].reward_funcs) == 1
+    job = FakeRecipe.jobs[0]
+    assert len(job.reward_funcs) == 1 and job.reward_funcs[0].__name__ == "label"
+    # Called as TRL's GRPOTrainer calls it: the dataset's columns beside the completions.
+    table = rows(job.train[:4])
+    reward = _decoded(job.reward_funcs[0])
+    columns = {"task_id": [r["task_id"] for r in table],
+               "reference": [r["reference"] for r in table]}
+    prompts = [r["prompt"] for r in table]
+    right = [[{"role": "assistant", "content": ex.reference}] for ex in job.train[:4]]
+    wrong = [[{"role": "assistant", "content": "no idea"}] for _ in job.train[:4]]
+    assert reward(prompts, right, **columns) == [1.0] * 4
+    assert reward(prompts, wrong, **columns) == [0.0] * 4
     assert record.lineage.suite == "tickets"
     assert record.lineage.dataset["format"] == "openai-rft"
 

@@ -149,11 +149,13 @@ class Environment:
     def from_suite(cls, workspace: Path, config: Config, suite: str, *,
                    store: Store | None = None, source: Literal["suite", "store"] = "suite",
                    function: str | None = None, complete: Complete | None = None,
-                   weights: Mapping[str, float] | None = None) -> Environment:
+                   weights: Mapping[str, float] | None = None,
+                   tasks: Sequence[Sample] | None = None) -> Environment:
         """The environment of `suite` (evals/SUITE.toml): tasks from its dataset (`source =
         "suite"`) or from `function`'s trajectories that have a reference (`"store"`: a
-        demonstration, or the answer itself with positive feedback), graders built by the
-        evaluation code. Model graders need `complete` (see `runner.gateway_complete`)."""
+        demonstration, or the answer itself with positive feedback), or the `tasks` given (a
+        training job's own examples); graders built by the evaluation code. Model graders need
+        `complete` (see `runner.gateway_complete`)."""
         from veteran.evals.runner import build_graders
         from veteran.evals.suite import load_suite
 
@@ -172,7 +174,8 @@ class Environment:
             raise EnvError(f"{loaded.shown}: grader(s) {', '.join(needs_model)} call a model "
                            "(a judge), and no model call was given (complete=)")
         graders = build_graders(loaded, complete or _no_model)
-        tasks = _load_tasks(loaded, workspace, config, store, source, function)
+        tasks = (list(tasks) if tasks is not None
+                 else _load_tasks(loaded, workspace, config, store, source, function))
         system = [s for s in (config.functions[function].system if function else None,
                               loaded.config.system) if s]
         name = f"{function}-{loaded.name}" if function else loaded.name

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from veteran.config import Config
+from veteran.datasets.types import Example
 from veteran.envs.environment import MODEL_GRADERS, EnvError, Environment, Reward, output_of
 from veteran.evals.types import Complete, Sample
 from veteran.train.types import RewardFunc
@@ -108,17 +109,24 @@ def _sample(env: Environment, i: int, prompt: Any, columns: Mapping[str, Any]) -
 
 def reward_funcs_for_suite(workspace: Path, config: Config, suite: str, *,
                            combined: bool = False, function: str | None = None,
-                           source: Literal["suite", "store"] = "suite") -> list[RewardFunc]:
-    """The reward functions of `suite`'s environment (see `reward_funcs`). A suite's LLM
-    judges call their model through the workspace's gateway, in-process, as evaluations do
+                           source: Literal["suite", "store"] = "suite",
+                           examples: Sequence[Example] | None = None) -> list[RewardFunc]:
+    """The reward functions of `suite`'s environment (see `reward_funcs`). With `examples`
+    (a training job's curated rows) the environment's tasks are those examples, so a row's
+    `task_id` (its trajectory id) finds its own reference; else the suite's `source`. A suite's
+    LLM judges call their model through the workspace's gateway, in-process, as evaluations do
     (judge calls are trajectories tagged `eval_role=judge`, `eval_run=env-SUITE`)."""
     from veteran.evals.suite import load_suite
 
     loaded = load_suite(workspace, suite, config)
     judges = {n for n, g in loaded.config.graders.items() if g.type in MODEL_GRADERS}
     gateway = _JudgeGateway(workspace, config, f"env-{loaded.name}") if judges else None
+    tasks = None if examples is None else [
+        Sample(id=ex.id, messages=list(ex.prompt), reference=ex.reference,
+               metadata=dict(ex.metadata), episode_id=ex.episode_id, tools=ex.tools)
+        for ex in examples]
     env = Environment.from_suite(workspace, config, suite, source=source, function=function,
-                                 complete=gateway)
+                                 complete=gateway, tasks=tasks)
     if combined:
         return [_reward_func(env, None, COMBINED, gateway)]
     return [_reward_func(env, name, name, gateway if name in judges else None)

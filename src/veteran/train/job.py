@@ -136,7 +136,10 @@ def train_model(workspace: Workspace, config: Config, store: Store, function: st
         from veteran.envs import reward_funcs_for_suite
 
         assert spec.suite is not None
-        reward_funcs = reward_funcs_for_suite(workspace.path, config, spec.suite)
+        # Scored against each row's own curated reference, found by its task_id.
+        reward_funcs = reward_funcs_for_suite(workspace.path, config, spec.suite,
+                                              function=spec.function,
+                                              examples=[*train, *curated.splits.get("test", [])])
     job = TrainJob(function=spec.function, recipe=spec.recipe, train=train,
                    eval=curated.splits.get("test", []), output_dir=staged.path,
                    checkpoint_dir=staged.checkpoint_dir, params=dict(spec.params),
