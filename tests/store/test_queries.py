@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from veteran.store import Store, TrajectoryFilter, new_id
 from veteran.store.ids import id_floor, id_ms
 from veteran.types import TrajectoryRecord
@@ -58,3 +60,28 @@ def test_time_filters_pages_and_order_with_imported_history(store: Store) -> Non
     assert window(BASE + 19.5, None) == [BASE + 19.5]
     assert window(None, BASE + 0.5) == [BASE]
     assert window(BASE + 5.25, BASE + 5.75) == [BASE + 5.5]
+
+
+def test_export_gives_each_trajectory_the_feedback_that_one_read_gives(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches of 3 over 10 trajectories in 4 episodes: feedback on trajectories, on episodes
+    # that span batches, late feedback, none at all; export reads it per batch.
+    from veteran.store import queries
+
+    monkeypatch.setattr(queries, "EXPORT_BATCH", 3)
+    records = [TrajectoryRecord(id=new_id(BASE + i), episode_id=f"ep{i % 4}",
+                                request={"messages": []}, created_at=BASE + i)
+               for i in range(10)]
+    store.insert(records)
+    store.add_feedback(trajectory_id=records[0].id, metric="resolved", value=True)
+    store.add_feedback(episode_id="ep1", metric="rating", value=0.5)  # records 1, 5, 9
+    store.add_feedback(trajectory_id=records[5].id, metric="resolved", value=False)
+    store.add_feedback(episode_id="ep1", metric="rating", value=0.9)
+    store.add_feedback(trajectory_id=records[8].id, metric="note", value="late")
+    exported = list(store.export(TrajectoryFilter()))
+    assert [t.id for t in exported] == [r.id for r in records]
+    for t in exported:
+        assert [f.id for f in t.feedback] == [f.id for f in store.trajectory(t.id).feedback]
+    assert [(f.metric, f.value) for f in exported[5].feedback] == [
+        ("rating", 0.5), ("resolved", False), ("rating", 0.9)]
+    assert exported[3].feedback == [] and len(exported[9].feedback) == 2

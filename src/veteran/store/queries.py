@@ -92,14 +92,21 @@ def list_trajectories(
     return page, next_cursor
 
 
+EXPORT_BATCH = 500  # trajectories read, and their feedback fetched, per query
+
+
 def iter_trajectories(conn: Connection, f: TrajectoryFilter) -> Iterator[Trajectory]:
-    """Every matching trajectory in full, with its feedback, oldest first (for exports)."""
+    """Every matching trajectory in full, with its feedback, oldest first (for exports). Rows
+    come in batches of EXPORT_BATCH, with one feedback query per batch."""
     t = trajectories.c
     stmt = _filtered(select(trajectories), f).order_by(t.id)
-    for row in conn.execution_options(yield_per=500).execute(stmt):
-        trajectory = Trajectory.from_row(row, full=True)
-        trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id, f.team)
-        yield trajectory
+    result = conn.execution_options(yield_per=EXPORT_BATCH).execute(stmt)
+    for rows in result.partitions(EXPORT_BATCH):
+        batch = [Trajectory.from_row(row, full=True) for row in rows]
+        found = feedback_for_batch(conn, batch, f.team)
+        for trajectory in batch:
+            trajectory.feedback = found[trajectory.id]
+            yield trajectory
 
 
 def get_trajectory(conn: Connection, id: str, team: str | None = None) -> Trajectory | None:
@@ -129,14 +136,42 @@ def feedback_for(
     )
     if team is not None:
         stmt = stmt.where(fb.team == team)
-    return [
-        Feedback(
-            id=m["id"], trajectory_id=m["trajectory_id"], episode_id=m["episode_id"],
-            metric=m["metric"], value=orjson.loads(m["value"]), source=m["source"],
-            comment=m["comment"], created_at=m["created_at"],
-        )
-        for m in (row._mapping for row in conn.execute(stmt))
-    ]
+    return [_feedback(row._mapping) for row in conn.execute(stmt)]
+
+
+def feedback_for_batch(
+    conn: Connection, batch: list[Trajectory], team: str | None = None
+) -> dict[str, list[Feedback]]:
+    """`feedback_for` of each trajectory in `batch` (by id), in one query."""
+    fb = feedback.c
+    ids = {t.id for t in batch}
+    episodes = {t.episode_id for t in batch}
+    stmt = (
+        select(feedback)
+        .where(or_(fb.trajectory_id.in_(ids), fb.episode_id.in_(episodes)))
+        .order_by(fb.created_at, fb.id)
+    )
+    if team is not None:
+        stmt = stmt.where(fb.team == team)
+    rows = [_feedback(row._mapping) for row in conn.execute(stmt)]
+    by_trajectory: dict[str | None, list[int]] = {}
+    by_episode: dict[str | None, list[int]] = {}
+    for i, item in enumerate(rows):
+        by_trajectory.setdefault(item.trajectory_id, []).append(i)
+        by_episode.setdefault(item.episode_id, []).append(i)
+    return {
+        t.id: [rows[i] for i in sorted({*by_trajectory.get(t.id, ()),
+                                         *by_episode.get(t.episode_id, ())})]
+        for t in batch
+    }
+
+
+def _feedback(m: Any) -> Feedback:
+    return Feedback(
+        id=m["id"], trajectory_id=m["trajectory_id"], episode_id=m["episode_id"],
+        metric=m["metric"], value=orjson.loads(m["value"]), source=m["source"],
+        comment=m["comment"], created_at=m["created_at"],
+    )
 
 
 def trajectory_exists(conn: Connection, id: str, team: str | None = None) -> bool:
