@@ -122,10 +122,12 @@ def promote_command(workspace: str | None, function: str, model: str, weight: fl
         with Progress("[progress.description]{task.description}", BarColumn(),
                       MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                       disable=quiet or as_json) as bar:
-            task = bar.add_task(f"gate {model}", total=None)
+            tasks: list[Any] = []  # the bar appears once the gate runs
 
             def progress(advance: int, total: int) -> None:
-                bar.update(task, advance=advance, total=total)
+                if not tasks:
+                    tasks.append(bar.add_task(f"gate {model}", total=None))
+                bar.update(tasks[0], advance=advance, total=total)
 
             done = promote(ws, ws.load_config(), store, function, model, weight=weight,
                            skip_gate=skip_gate, progress=progress)

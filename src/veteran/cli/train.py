@@ -34,7 +34,9 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _figures(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    """The headline figures; namespaced ones (`rewards/NAME/mean`, `eval_completions/...`) are
+    left to `veteran models show`."""
+    return " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" not in k)
 
 
 @click.command(name="train", context_settings=CONTEXT)

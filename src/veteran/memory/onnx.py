@@ -13,6 +13,7 @@ of the process; ONNX Runtime allows concurrent `run` calls on one session.
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import threading
 import warnings
@@ -38,7 +39,14 @@ def export_encoder(folder: Path) -> bytes:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    logging = importlib.import_module("transformers.utils.logging")
+    bars = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # no "Loading weights" bar in a command's output
+    try:
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    finally:
+        if bars:
+            logging.enable_progress_bar()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:

@@ -195,7 +195,8 @@ class Base:
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """No tqdm bars from transformers (GGUF conversion, weights) or datasets (tokenizing) while
-    a recipe runs: progress goes to `job.progress` instead. The previous state is restored."""
+    a recipe runs: progress goes to `job.progress` instead; nor transformers' notice that TRL
+    and peft still read `is_gradient_checkpointing`. The previous state is restored."""
     hf_logging = require("transformers.utils.logging")
     ds_tqdm = require("datasets.utils.tqdm")
     hf_on, ds_on = hf_logging.is_progress_bar_enabled(), ds_tqdm.is_progress_bar_enabled()
@@ -209,7 +210,10 @@ def quiet() -> Iterator[None]:
     if bar is not None:
         gguf.tqdm = functools.partial(bar, disable=True)  # type: ignore[union-attr]
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated",
+                                    FutureWarning)
+            yield
     finally:
         if bar is not None:
             gguf.tqdm = bar  # type: ignore[union-attr]
