@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,27 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+def test_lora_adapts_every_linear_layer_but_the_head_of_any_architecture() -> None:
+    import peft
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from veteran.train.recipes import _hf
+
+    params = {"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
+    llama = peft.get_peft_model(LlamaForCausalLM(LlamaConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+        intermediate_size=64, vocab_size=100)), _hf.lora(params))
+    assert {name.rsplit(".", 1)[1] for name in llama.peft_config["default"].target_modules} == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft notes that GPT-2's Conv1D stores weights transposed
+        gpt2 = peft.get_peft_model(GPT2LMHeadModel(GPT2Config(
+            n_embd=32, n_layer=1, n_head=2, vocab_size=100)), _hf.lora(params))
+    targets = gpt2.peft_config["default"].target_modules
+    assert {name.rsplit(".", 1)[1] for name in targets} == {"c_attn", "c_proj", "c_fc"}
+    assert not any("lm_head" in name for name in targets)
 
 
 # -- refusals (no training) -------------------------------------------------------------------

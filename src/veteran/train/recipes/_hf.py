@@ -31,8 +31,9 @@ from veteran.train.types import Progress, TrainJob, TrainResult
 
 INSTALL = "pip install 'veteran[train]'"
 ADAPTER = "adapter"
-# peft names of the attention and MLP projections of Llama-style models (SmolLM2, Qwen, Mistral).
-TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Every linear layer but the output head, whatever the architecture calls them (for Llama-style
+# models such as SmolLM2: q/k/v/o_proj, gate/up/down_proj).
+TARGET_MODULES = "all-linear"
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
 
