@@ -19,8 +19,8 @@ from veteran.train.recipes import RECIPES
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """`K=V` pairs; a V that parses as JSON is that value (`lr=1e-4`, `targets=["q","v"]`),
-    else it is the string."""
+    """`K=V` pairs; a V that parses as JSON is that value (`learning_rate=1e-4`,
+    `gradient_checkpointing=true`), else it is the string."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
