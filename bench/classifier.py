@@ -6,8 +6,9 @@ Trains a classifier on 1,000 generated tickets (bench/data/tickets.py) with the 
 recipe, or takes an existing model folder, then times `LocalProvider.complete()` one call at a
 time on the 340 held-out tickets (cycled): MiniLM embedding of the ticket + the head. Reports
 p50/p90/p99 for 1 and 2 threads (target: p50 under 10 ms). In the same run, the embedding alone
-is timed both ways: ONNX Runtime (what the embedder runs) and eager torch (transformers'
-`AutoModel`, what it ran before), for the ratio. Appends to bench/RESULTS.md.
+is timed three ways: ONNX Runtime int8 (the recipe's default embedder) and float (the vectors
+memory and fewshot use), and eager torch (transformers' `AutoModel`, what the embedder ran
+before), for the ratios. Appends to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ async def timings(folder: Path, threads: int | None, calls: int) -> list[float]:
     return out
 
 
-def embedding_ms(calls: int) -> tuple[float, float]:
-    """p50 of one ticket's embedding: ONNX Runtime (MiniLMEmbedder) and eager torch."""
+def embedding_ms(calls: int) -> dict[str, float]:
+    """p50 of one ticket's embedding: ONNX Runtime int8 and float (MiniLMEmbedder), eager
+    torch."""
     import torch
     from transformers import AutoModel
 
@@ -85,6 +87,7 @@ def embedding_ms(calls: int) -> tuple[float, float]:
 
     tickets = [json.loads(line)["input"] for line in HELDOUT.read_text().splitlines() if line]
     embedder = MiniLMEmbedder(threads=1)
+    int8 = MiniLMEmbedder(threads=1, int8=True)
     tokenizer = embedder._tokenizer()
     tokenizer.no_padding()
     model = AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True).eval()
@@ -98,16 +101,18 @@ def embedding_ms(calls: int) -> tuple[float, float]:
             hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
             torch.nn.functional.normalize(hidden.mean(1), dim=1)
 
-    times: dict[str, list[float]] = {"onnx": [], "torch": []}
+    ways = (("int8", lambda t: int8.embed([t])), ("float", lambda t: embedder.embed([t])),
+            ("torch", eager))
+    times: dict[str, list[float]] = {name: [] for name, _ in ways}
     # Blocks of 25 calls each way, alternating, so that both see the same machine.
     for block in range(0, calls + 25, 25):
-        for name, embed in (("onnx", lambda t: embedder.embed([t])), ("torch", eager)):
+        for name, embed in ways:
             for i in range(block, block + 25):
                 started = time.perf_counter()
                 embed(tickets[i % len(tickets)])
                 if block:  # the first block warms both up
                     times[name].append((time.perf_counter() - started) * 1000)
-    return statistics.median(times["onnx"]), statistics.median(times["torch"])
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -130,11 +135,13 @@ def main() -> None:
             ms = asyncio.run(timings(folder, threads, args.calls))
             lines.append(f"| {threads} | {statistics.median(ms):.2f} ms | {pct(ms, 0.9):.2f} ms"
                          f" | {pct(ms, 0.99):.2f} ms |")
-    onnx_ms, torch_ms = embedding_ms(args.calls)
+    ms = embedding_ms(args.calls)
     table = ("| threads | p50 | p90 | p99 |\n| ---: | ---: | ---: | ---: |\n"
              + "\n".join(lines)
-             + f"\n\nEmbedding one ticket alone, 1 thread, p50 (same run): ONNX Runtime "
-               f"{onnx_ms:.2f} ms, eager torch {torch_ms:.2f} ms ({torch_ms / onnx_ms:.1f}x).")
+             + f"\n\nEmbedding one ticket alone, 1 thread, p50 (same run): ONNX Runtime int8 "
+               f"{ms['int8']:.2f} ms, ONNX Runtime float {ms['float']:.2f} ms, eager torch "
+               f"{ms['torch']:.2f} ms (int8 {ms['torch'] / ms['int8']:.1f}x and float "
+               f"{ms['torch'] / ms['float']:.1f}x faster than torch).")
     print(table)
     if args.no_append:
         return

@@ -11,7 +11,14 @@ import pytest
 
 from veteran.config import parse_config
 from veteran.errors import ConfigError
-from veteran.memory.embed import MiniLMEmbedder, OpenAIEmbedder, default_embedder, minilm_dir
+from veteran.memory.embed import (
+    MINILM,
+    MINILM_INT8,
+    MiniLMEmbedder,
+    OpenAIEmbedder,
+    default_embedder,
+    minilm_dir,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +67,20 @@ def test_onnx_encoder_gives_the_transformers_pipeline_vectors(minilm: MiniLMEmbe
     mask = batch["attention_mask"].unsqueeze(-1).float()
     expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1)
     assert np.abs(minilm.embed(texts) - expected.numpy()).max() < 1e-5
+
+
+def test_the_int8_flavour_is_another_embedder_close_to_the_float_one(
+        minilm: MiniLMEmbedder) -> None:
+    int8 = MiniLMEmbedder(int8=True)
+    assert (int8.name, minilm.name) == (MINILM_INT8, MINILM) and int8.dim == 384
+    texts = ["How do I get a refund for my order?", "I want my money back for this purchase.",
+             "The volcano erupted and covered the village in ash.", "My parcel is lost."]
+    quantized, exact = int8.embed(texts), minilm.embed(texts)
+    assert np.allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(quantized, exact, atol=1e-3)  # other vectors: never mixed with these
+    assert (quantized * exact).sum(1).min() > 0.85
+    a, b, c, _ = quantized
+    assert float(a @ b) > float(a @ c) + 0.3
 
 
 def test_count_tokens_uses_the_wordpiece_tokenizer(minilm: MiniLMEmbedder) -> None:

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 
 from tests.conftest import serve, write_workspace
 from veteran.datasets.types import Example
-from veteran.memory.embed import MINILM, MiniLMEmbedder
+from veteran.memory.embed import MINILM, MINILM_INT8, MiniLMEmbedder
 from veteran.providers.owned import MANIFEST
 from veteran.testing.embedder import HashEmbedder
 from veteran.train.recipes._hf import RecipeError
@@ -122,6 +122,19 @@ def test_learns_the_labels_and_generalises(tmp_path: Path, minilm: MiniLMEmbedde
     assert weights["heads.0.weight"].shape == (4, 384)
 
 
+@pytest.mark.parametrize(("param", "name"), [(None, MINILM_INT8), ("minilm", MINILM)])
+def test_the_embedder_is_minilm_int8_unless_asked_for_the_float_one(
+        tmp_path: Path, param: str | None, name: str) -> None:
+    train, held_out = tickets()
+    params = {} if param is None else {"embedder": param}
+    result = ClassifierRecipe().train(job(tmp_path, labelled(train), labelled(held_out, 1000),
+                                          **params))
+    assert result.base_model == name and result.params["embedder"] == (param or "minilm-int8")
+    assert result.metrics["eval_accuracy"] >= 0.85
+    spec_json = orjson.loads((tmp_path / "out" / "classifier.json").read_bytes())
+    assert spec_json["embedder"] == {"name": name, "dim": 384}
+
+
 def test_the_same_seed_gives_the_same_weights(tmp_path: Path, minilm: MiniLMEmbedder) -> None:
     train, _ = tickets()
     for name in ("a", "b"):
@@ -193,11 +206,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, minilm: MiniLMEmbedder
     """)
     folder = ws.path / "models" / MODEL_ID
     train, _ = tickets()
-    ClassifierRecipe(minilm).train(TrainJob("triage", "classifier", labelled(train), [], folder,
-                                            root / "checkpoints"))
+    # The recipe's default: the int8 encoder, which the provider loads again by its name.
+    ClassifierRecipe().train(TrainJob("triage", "classifier", labelled(train), [], folder,
+                                      root / "checkpoints"))
     (folder / MANIFEST).write_bytes(orjson.dumps({
         "version": 1, "id": MODEL_ID, "function": "triage", "recipe": "classifier",
-        "kind": "classifier", "base_model": MINILM}))
+        "kind": "classifier", "base_model": MINILM_INT8}))
     with serve(ws) as server:
         yield server
 

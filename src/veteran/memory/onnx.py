@@ -7,13 +7,20 @@ difference in the hidden states about 2e-6).
 The graph is exported from the installed model folder once per process (about a second, with
 torch's TorchScript-based exporter: the dynamo exporter needs `onnxscript` and takes far longer)
 and kept in memory only: nothing is written to disk, so there is no cache to go stale when the
-model package changes. One `InferenceSession` per (folder, threads) is shared by every embedder
-of the process; ONNX Runtime allows concurrent `run` calls on one session.
+model package changes. One `InferenceSession` per (folder, threads, flavour) is shared by every
+embedder of the process; ONNX Runtime allows concurrent `run` calls on one session.
+
+The int8 flavour (ONNX Runtime's dynamic quantization: int8 weights, activations quantized per
+call) embeds about 2.4 times faster again (1.8 ms against 4.3 ms for a ticket), but its vectors
+are not the float ones (cosine 0.9 to 1.0 to them): it is a different embedder, named apart,
+and used where speed matters more than matching stored vectors (the `classifier` recipe, whose
+head is trained and served on the same flavour).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import tempfile
 import threading
 import warnings
@@ -29,8 +36,8 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 
 _lock = threading.Lock()
-_graphs: dict[Path, bytes] = {}
-_sessions: dict[tuple[Path, int], Any] = {}
+_graphs: dict[tuple[Path, bool], bytes] = {}
+_sessions: dict[tuple[Path, int, bool], Any] = {}
 
 
 def export_encoder(folder: Path) -> bytes:
@@ -39,14 +46,14 @@ def export_encoder(folder: Path) -> bytes:
     import torch
     from transformers import AutoModel
 
-    logging = importlib.import_module("transformers.utils.logging")
-    bars = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # no "Loading weights" bar in a command's output
+    hf_logging = importlib.import_module("transformers.utils.logging")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in a command's output
     try:
         model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
     finally:
         if bars:
-            logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -71,9 +78,25 @@ def export_encoder(folder: Path) -> bytes:
         return path.read_bytes()
 
 
-def encoder_session(folder: Path, threads: int) -> Any:
-    """The process's ONNX Runtime session for the encoder in `folder`, on `threads` threads."""
-    key = (folder.resolve(), threads)
+def quantize(graph: bytes) -> bytes:
+    """`graph` with int8 weights (ONNX Runtime's dynamic quantization)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder-int8.onnx"
+        source.write_bytes(graph)
+        logging.disable(logging.WARNING)  # its advice to pre-process the graph first, on root
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
+        return target.read_bytes()
+
+
+def encoder_session(folder: Path, threads: int, *, int8: bool = False) -> Any:
+    """The process's ONNX Runtime session for the encoder in `folder`, on `threads` threads;
+    `int8`: the quantized flavour."""
+    key = (folder.resolve(), threads, int8)
     with _lock:
         if (session := _sessions.get(key)) is not None:
             return session
@@ -82,9 +105,7 @@ def encoder_session(folder: Path, threads: int) -> Any:
         except ImportError as exc:
             raise VeteranError(f"the MiniLM embedder needs onnxruntime ({exc}); "
                                "run `pip install onnxruntime`") from exc
-        graph = _graphs.get(key[0])
-        if graph is None:
-            graph = _graphs[key[0]] = export_encoder(folder)
+        graph = _graph(key[0], int8)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -95,6 +116,13 @@ def encoder_session(folder: Path, threads: int) -> Any:
         session = _sessions[key] = ort.InferenceSession(
             graph, options, providers=["CPUExecutionProvider"])
         return session
+
+
+def _graph(folder: Path, int8: bool) -> bytes:  # called with the lock held
+    if (graph := _graphs.get((folder, int8))) is None:
+        graph = _graphs[folder, int8] = (quantize(_graph(folder, False)) if int8
+                                         else export_encoder(folder))
+    return graph
 
 
 def hidden_states(session: Any, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]

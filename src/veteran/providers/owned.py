@@ -308,10 +308,12 @@ def load_causal_lm(folder: Path, manifest: dict[str, Any],
 
 
 def embedder_named(name: str, threads: int | None = None) -> Embedder:
-    """An embedder for a model trained with `name` (the shipped MiniLM is the one known)."""
-    from veteran.memory.embed import LOCAL_NAMES, MiniLMEmbedder
+    """An embedder for a model trained with `name` (the shipped MiniLM, float or int8)."""
+    from veteran.memory.embed import LOCAL_NAMES, MINILM_INT8, MiniLMEmbedder
 
     if name in LOCAL_NAMES:
         return MiniLMEmbedder(threads=threads)
+    if name == MINILM_INT8:
+        return MiniLMEmbedder(threads=threads, int8=True)
     raise VeteranError(f"this model was made with embedder {name!r}; only the shipped "
-                       "all-MiniLM-L6-v2 can be loaded here")
+                       "all-MiniLM-L6-v2 (or its -int8 flavour) can be loaded here")

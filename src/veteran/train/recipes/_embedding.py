@@ -11,12 +11,15 @@ if TYPE_CHECKING:
 
 class EmbeddingRecipe:
     def __init__(self, embedder: Embedder | None = None) -> None:
-        self._embedder = embedder
+        self._given = embedder
+        self._loaded: dict[bool, Embedder] = {}
 
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
+    def embedder(self, *, int8: bool = False) -> Embedder:
+        """The embedder given, else the shipped MiniLM (`int8`: its quantized flavour)."""
+        if self._given is not None:
+            return self._given
+        if int8 not in self._loaded:
             from veteran.memory.embed import MiniLMEmbedder
 
-            self._embedder = MiniLMEmbedder()
-        return self._embedder
+            self._loaded[int8] = MiniLMEmbedder(int8=int8)
+        return self._loaded[int8]

@@ -39,6 +39,9 @@ PARAMS: dict[str, Param] = {
                         high=4096),
     "class_weight": Param("uniform", "\"balanced\": weigh classes by inverse frequency",
                           choices=("uniform", "balanced")),
+    "embedder": Param("minilm-int8", "the shipped MiniLM's int8 encoder (fastest) or its float "
+                      "one (\"minilm\": the vectors memory and fewshot use)",
+                      choices=("minilm-int8", "minilm")),
 }
 SCALARS = (str, int, float, bool, type(None))
 
@@ -59,7 +62,7 @@ class ClassifierRecipe(EmbeddingRecipe):
         if all(len(set(column)) < 2 for column in columns):
             raise RecipeError("classifier: every training example has the same answer; "
                               "there is nothing to learn")
-        embedder = self.embedder
+        embedder = self.embedder(int8=p["embedder"] == "minilm-int8")
         total = len(fields) + 1
         vectors = embedder.embed(texts)
         job.progress(Progress(1, total))

@@ -52,7 +52,7 @@ class FewshotRecipe(EmbeddingRecipe):
         if not kept:
             raise RecipeError(f"fewshot: none of the {len(job.train)} examples has a user "
                               "message answered with text")
-        embedder = self.embedder
+        embedder = self.embedder()
         vectors = embedder.embed([user for _, user, _ in kept])
         FewshotExamples([r[0] for r in kept], [r[1] for r in kept], [r[2] for r in kept],
                         vectors, embedder.name, p["k"]).save(job.output_dir)
