@@ -189,7 +189,9 @@ def test_sft_lora_lowers_the_loss_and_saves_an_adapter(sft_run: Any, tiny: str) 
     adapter = tmp / "model" / "adapter"
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["r"] == 16 and config["lora_alpha"] == 32
-    assert set(config["target_modules"]) >= {"q_proj", "v_proj", "down_proj"}
+    # peft's all-linear writes the module paths it chose: one per layer and projection
+    assert {name.rsplit(".", 1)[-1] for name in config["target_modules"]} >= {
+        "q_proj", "v_proj", "down_proj"}
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapter)
     trained = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert trained and any(float(p.abs().sum()) > 0 for p in trained)  # B starts at zero
