@@ -214,12 +214,14 @@ def greedy(provider: LocalProvider, model: str) -> str:
 @pytest.mark.slow
 def test_an_adapter_is_merged_into_its_base(tmp_path: Path) -> None:
     import copy
+    import shutil
 
     import torch
     from peft import LoraConfig, get_peft_model
 
     fresh, perturbed, whole = tmp_path / "fresh", tmp_path / "perturbed", tmp_path / "whole"
-    provider = provider_for(fresh=fresh, perturbed=perturbed, whole=whole)
+    chained = tmp_path / "chained"  # trained on top of `perturbed`, named by its id
+    provider = provider_for(fresh=fresh, perturbed=perturbed, whole=whole, chained=chained)
     try:
         reference = greedy(provider, BUILTIN)
         assert reference.strip()
@@ -235,6 +237,8 @@ def test_an_adapter_is_merged_into_its_base(tmp_path: Path) -> None:
         # LoRA's B starts at zero: the adapter changes nothing yet.
         peft_model.save_pretrained(str(fresh / "adapter"), save_embedding_layers=False)
         tokenizer.save_pretrained(fresh / "adapter")
+        shutil.copytree(fresh / "adapter", chained / "adapter")
+        manifest(chained, "causal-lm", base_model="perturbed")
         generator = torch.Generator().manual_seed(0)
         with torch.no_grad():
             for name, param in peft_model.named_parameters():
@@ -253,5 +257,7 @@ def test_an_adapter_is_merged_into_its_base(tmp_path: Path) -> None:
         assert greedy(provider, "fresh") == reference
         assert greedy(provider, "whole") == reference
         assert greedy(provider, "perturbed") != reference
+        # Its base's adapter merged first, then its own (which changes nothing yet).
+        assert greedy(provider, "chained") == greedy(provider, "perturbed")
     finally:
         asyncio.run(provider.close())

@@ -58,10 +58,23 @@ class FakeEnvRecipe(FakeRecipe):
     needs: ClassVar[Literal["sft", "preference", "environment"]] = "environment"
 
 
+class FakeLabelsRecipe(FakeRecipe):
+    """Registers a classifier."""
+
+    name: ClassVar[str] = "fake-labels"
+    kind: ClassVar[ModelKind] = "classifier"
+
+    def train(self, job: TrainJob) -> TrainResult:
+        result = super().train(job)
+        result.kind = "classifier"
+        return result
+
+
 @pytest.fixture(autouse=True)
 def fake_recipes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(RECIPES, "fake", f"{__name__}:FakeRecipe")
     monkeypatch.setitem(RECIPES, "fake-env", f"{__name__}:FakeEnvRecipe")
+    monkeypatch.setitem(RECIPES, "fake-labels", f"{__name__}:FakeLabelsRecipe")
     FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
     yield
 
@@ -233,8 +246,24 @@ def test_an_environment_recipe_is_rewarded_by_the_suite_graders_on_its_own_rows(
     assert record.lineage.dataset["format"] == "openai-rft"
 
 
+def test_a_registered_causal_lm_is_a_base_given_by_its_id(ws: Workspace, store: Store) -> None:
+    first = _train(ws, store)
+    second = _train(ws, store, base_model=first.id)
+    registry = Registry(ws.path)
+    assert FakeRecipe.jobs[-1].base_model == str(registry.path(first.id))  # its folder
+    assert second.lineage.base_model == first.id
+    # Anything else goes to the recipe as given.
+    _train(ws, store, base_model="smollm2-135m-instruct")
+    assert FakeRecipe.jobs[-1].base_model == "smollm2-135m-instruct"
+
+    classifier = _train(ws, store, recipe="fake-labels")
+    with pytest.raises(VeteranError, match="is a classifier model; only a causal LM"):
+        _train(ws, store, base_model=classifier.id)
+
+
 def test_recipes_are_loaded_by_name() -> None:
     assert set(recipes.RECIPES) >= {"fewshot", "classifier", "sft-lora", "dpo", "grpo"}
     assert isinstance(load_recipe("fake"), FakeRecipe)
-    with pytest.raises(VeteranError, match="recipes: classifier, dpo, fake, fake-env, fewshot"):
+    with pytest.raises(VeteranError,
+                       match="recipes: classifier, dpo, fake, fake-env, fake-labels, fewshot"):
         load_recipe("nope")

@@ -200,6 +200,56 @@ def test_sft_lora_lowers_the_loss_and_saves_an_adapter(sft_run: Any, tiny: str) 
         "checkpoint-4", "checkpoint-6"]  # save_total_limit 2
 
 
+def _owned(models: Path, model_id: str, built: Path, base: str) -> Path:
+    """`built` (a recipe's output folder) registered as owned model `model_id` in `models`."""
+    import shutil
+
+    folder = models / model_id
+    shutil.copytree(built, folder)
+    (folder / "veteran-model.json").write_text(json.dumps({
+        "version": 1, "id": model_id, "function": "sentiment", "recipe": "sft-lora",
+        "kind": "causal-lm", "base_model": base}))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_model_trains_on_top_of_an_owned_one_and_loads_through_it(
+        sft_run: Any, tiny: str, tmp_path: Path) -> None:
+    """sft-lora, then another adapter on the merged result (as grpo after sft): the new model
+    names its base by id, and loading it merges the base's adapter first, then its own."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from veteran.providers import owned
+
+    sft_dir, _, _ = sft_run
+    models = tmp_path / "models"
+    parent = _owned(models, "sentiment-sft-lora-aaaaaa", sft_dir / "model", tiny)
+    result = SftLoraRecipe().train(job(tmp_path / "child", "sft-lora", str(parent),
+                                       {**SFT, "max_steps": 2}))
+    assert result.base_model == "sentiment-sft-lora-aaaaaa"
+    child = _owned(models, "sentiment-sft-lora-bbbbbb", tmp_path / "child" / "model",
+                   result.base_model)
+
+    def plain_base(name: str | None) -> tuple[Any, Any]:
+        assert name == tiny
+        return None, AutoModelForCausalLM.from_pretrained(tiny)
+
+    _, chained = owned.load_causal_lm(child, owned.read_manifest(child), plain_base)
+    by_hand = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny),
+                                        parent / "adapter").merge_and_unload()
+    only_parent = by_hand(torch.tensor([[1, 2, 3, 4]])).logits
+    by_hand = PeftModel.from_pretrained(by_hand, child / "adapter").merge_and_unload()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.inference_mode():
+        got, want = chained(ids).logits, by_hand(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(tiny)(ids).logits
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3)  # the parent's adapter is in there
+    assert not torch.allclose(got, only_parent, atol=1e-6)  # and the child's on top
+
+
 @pytest.mark.slow
 def test_sft_lora_same_seed_same_history(sft_run: Any, tiny: str, tmp_path: Path) -> None:
     _, first, _ = sft_run

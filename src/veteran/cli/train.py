@@ -48,8 +48,9 @@ def _figures(metrics: dict[str, float]) -> str:
               help="A recipe parameter (repeatable); VALUE is JSON when it parses, else a "
                    "string.")
 @click.option("--base-model", default=None,
-              help="The model to start from: a local provider's model or a Hugging Face "
-                   "folder (default: the recipe's).")
+              help="The model to start from: an owned model's id (e.g. sft-lora's, to train "
+                   "grpo on it), a Hugging Face folder or a .gguf file (default: the "
+                   "built-in model).")
 @click.option("--suite", default=None,
               help="For grpo: the suite whose graders give the rewards (default: the "
                    "function's gate suite).")

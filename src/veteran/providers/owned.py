@@ -52,6 +52,9 @@ def input_text(messages: Sequence[Any]) -> str:
     """What a classifier reads and few-shot examples are matched on: the last user message."""
     return last_user_text(messages).strip()
 
+# An owned model may build on another (sft-lora, then grpo on it): at most this many deep.
+MAX_CHAIN = 8
+
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The folder's `veteran-model.json`, checked; `VeteranError` naming the file."""
@@ -280,11 +283,14 @@ class FewshotExamples:
 # Causal LMs
 
 def load_causal_lm(folder: Path, manifest: dict[str, Any],
-                   load_base: Callable[[str | None], tuple[Any, Any]]) -> tuple[Any, Any]:
+                   load_base: Callable[[str | None], tuple[Any, Any]], *, _depth: int = 0
+                   ) -> tuple[Any, Any]:
     """Tokenizer and model of an owned causal LM: `weights/` as a whole Hugging Face folder, or
-    `adapter/` (peft) merged into a fresh copy of its base (`load_base(manifest["base_model"])`
-    gives its tokenizer and model), so that generation costs what the base's does. The
-    tokenizer saved with the adapter wins."""
+    `adapter/` (peft) merged into a fresh copy of its base, so that generation costs what the
+    base's does. The base is another owned causal LM when `base_model` names a model folder
+    beside this one (a model trained on top of another: its own base is loaded the same way),
+    else `load_base(manifest["base_model"])` gives its tokenizer and model. The tokenizer saved
+    with the adapter wins."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     weights, adapter = folder / "weights", folder / "adapter"
@@ -299,7 +305,16 @@ def load_causal_lm(folder: Path, manifest: dict[str, Any],
     except ImportError:
         raise VeteranError(f"serving the LoRA adapter in {folder} needs peft: "
                            f"run `{TRAIN_EXTRA}`") from None
-    tokenizer, model = load_base(manifest.get("base_model"))
+    base = manifest.get("base_model")
+    sibling = folder.parent / str(base) if base else None
+    if sibling is not None and sibling != folder and owned_kind(sibling) == "causal-lm":
+        if _depth >= MAX_CHAIN:
+            raise VeteranError(f"owned model {folder} builds on more than {MAX_CHAIN} models "
+                               "in a chain (or on itself)")
+        tokenizer, model = load_causal_lm(sibling, read_manifest(sibling), load_base,
+                                          _depth=_depth + 1)
+    else:
+        tokenizer, model = load_base(base)
     model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     if any((adapter / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):

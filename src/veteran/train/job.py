@@ -143,7 +143,8 @@ def train_model(workspace: Workspace, config: Config, store: Store, function: st
     job = TrainJob(function=spec.function, recipe=spec.recipe, train=train,
                    eval=curated.splits.get("test", []), output_dir=staged.path,
                    checkpoint_dir=staged.checkpoint_dir, params=dict(spec.params),
-                   seed=spec.seed, base_model=spec.base_model, resume=resume is not None,
+                   seed=spec.seed, base_model=_base(registry, spec.base_model),
+                   resume=resume is not None,
                    reward_funcs=reward_funcs, progress=progress or (lambda _: None))
     try:
         result = _run(chosen, job)
@@ -153,6 +154,18 @@ def train_model(workspace: Workspace, config: Config, store: Store, function: st
                               params=spec.params, base_model=spec.base_model, seed=spec.seed,
                               suite=spec.suite)
     return registry.register(staged, result, lineage)
+
+
+def _base(registry: Registry, base_model: str | None) -> str | None:
+    """`base_model` for the recipe: a registered model's id becomes its folder (a causal LM
+    only: a model is trained on top of it); anything else goes as given."""
+    if base_model is None or not registry.has(base_model):
+        return base_model
+    record = registry.get(base_model)
+    if record.kind != "causal-lm":
+        raise VeteranError(f"model {base_model!r} is a {record.kind} model; only a causal LM "
+                           "(sft-lora, dpo, grpo) can be trained on")
+    return str(registry.path(base_model))
 
 
 def _run(recipe: Recipe, job: TrainJob) -> TrainResult:

@@ -229,6 +229,10 @@ class Registry:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def has(self, model_id: str) -> bool:
+        """Whether `model_id` is a registered model of this workspace."""
+        return bool(ID_PATTERN.match(model_id)) and (self.path(model_id) / RECORD_FILE).is_file()
+
     def get(self, model_id: str) -> ModelRecord:
         path = self.path(model_id) / RECORD_FILE
         if not ID_PATTERN.match(model_id) or not path.is_file():

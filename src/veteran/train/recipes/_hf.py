@@ -227,6 +227,7 @@ def quiet() -> Iterator[None]:
 def load_base(base_model: str | None) -> Base:
     """The built-in SmolLM2 (None or its name), a `.gguf` file, or a Hugging Face folder; bf16
     on a GPU, float32 on the CPU. The tokenizer gets a pad token (its EOS) when it has none."""
+    from veteran.providers import owned
     from veteran.providers.local import BUILTIN, builtin_location
 
     torch = require("torch")
@@ -236,13 +237,15 @@ def load_base(base_model: str | None) -> Base:
         name, (folder, gguf) = BUILTIN, builtin_location()
     else:
         name, path, gguf = str(base_model), Path(str(base_model)).expanduser(), None
+        if owned.owned_kind(path) == "causal-lm":
+            return _owned_base(path, cuda)
         if path.is_file() and path.suffix == ".gguf":
             folder, gguf = str(path.parent), path.name
         elif (path / "config.json").is_file():
             folder = str(path)
         else:
-            raise RecipeError(f"base model {base_model!r} is neither {BUILTIN!r} nor a local "
-                              "Hugging Face model folder or .gguf file")
+            raise RecipeError(f"base model {base_model!r} is neither {BUILTIN!r}, an owned "
+                              "model, nor a local Hugging Face model folder or .gguf file")
     source: dict[str, Any] = {}
     if gguf:
         source["gguf_file"] = gguf
@@ -263,6 +266,27 @@ def load_base(base_model: str | None) -> Base:
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return Base(model, tokenizer, name, cuda)
+
+
+def _owned_base(folder: Path, cuda: bool) -> Base:
+    """An owned causal LM (say an sft-lora model, to train grpo on): its adapter merged into its
+    own base, loaded as `load_base` loads that one. Named by its model id (the folder's name),
+    which is how the new model's manifest finds it again, beside itself in `models/`."""
+    from veteran.providers import owned
+
+    def base_of(name: str | None) -> tuple[Any, Any]:
+        loaded = load_base(name)
+        return loaded.tokenizer, loaded.model
+
+    try:
+        tokenizer, model = owned.load_causal_lm(folder, owned.read_manifest(folder), base_of)
+    except VeteranError as exc:
+        raise RecipeError(f"cannot load base model {folder.name!r}: {exc.message}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return Base(model, tokenizer, folder.name, cuda)
 
 
 def lora(p: Mapping[str, Any]) -> Any:
