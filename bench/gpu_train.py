@@ -33,7 +33,6 @@ from tickets import SFT_EPOCHS  # noqa: E402
 
 from veteran.datasets import Filters  # noqa: E402
 from veteran.evals.graders import normalize  # noqa: E402
-from veteran.providers import owned  # noqa: E402
 from veteran.store import Store  # noqa: E402
 from veteran.train import train_model  # noqa: E402
 from veteran.train.recipes import _hf  # noqa: E402
@@ -82,13 +81,6 @@ def answer_all(tokenizer: Any, model: Any, system: str, tickets: list[dict[str, 
             mentions += ticket["target"].casefold() in text.casefold()
     return {"exact": exact / len(tickets), "mentions": mentions / len(tickets),
             "answer_seconds": round(time.perf_counter() - began, 2)}
-
-
-def trained(folder: Path) -> tuple[Any, Any]:
-    """Tokenizer and model of a registered LoRA model, merged into its base."""
-    return owned.load_causal_lm(folder, owned.read_manifest(folder),
-                                lambda base: (lambda b: (b.tokenizer, b.model))(
-                                    _hf.load_base(base)))
 
 
 def report(progress: Progress) -> None:
@@ -142,11 +134,12 @@ def main() -> None:
                                  params=params, seed=0, split={"train": 1.0}, suite=suite,
                                  progress=report)
             wall = time.perf_counter() - t0
-            tokenizer, model = trained(Registry(ws.path).path(record.id))
+            # A registered model loads as a recipe's base does: its adapter merged.
+            trained = _hf.load_base(str(Registry(ws.path).path(record.id)))
             row = {"recipe": args.recipe, "n": n, "model": record.id, "device": machine,
                    "cuda": cuda, "params": record.params, "train_seconds": record.seconds,
                    "wall_seconds": round(wall, 1), "metrics": record.metrics,
-                   **answer_all(tokenizer, model, system, tickets)}
+                   **answer_all(trained.tokenizer, trained.model, system, tickets)}
             if args.recipe == "grpo":
                 row["reward_curve"] = [
                     (h["step"], round(h["reward"], 3))

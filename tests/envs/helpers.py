@@ -31,18 +31,6 @@ def tasks() -> list[Sample]:
     ]
 
 
-class Scripted:
-    """A fake model for judges: answers from a queue and records the bodies it was sent."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-        self.bodies: list[dict[str, Any]] = []
-
-    async def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.bodies.append(body)
-        return {"choices": [{"message": {"role": "assistant", "content": self.answers.pop(0)}}]}
-
-
 JUDGED = """
 variants = ["triage:strong"]
 [dataset]

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.envs.helpers import SPECS, Scripted, graders, tasks, workspace
+from tests.envs.helpers import SPECS, graders, tasks, workspace
+from tests.evals.scripted import Scripted
 from veteran.envs import EnvError, Environment, output_of
 from veteran.errors import ConfigError
 from veteran.evals.types import Output, Sample

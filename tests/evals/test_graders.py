@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from tests.evals.scripted import Scripted
 from veteran.evals.errors import GraderError, Skip
 from veteran.evals.graders import grader_from_config, to_openai_grader
 from veteran.evals.judges import PairwiseJudge
@@ -152,19 +153,6 @@ def test_feedback_grader() -> None:
 def test_unknown_type() -> None:
     with pytest.raises(GraderError, match="unknown type 'fuzzy'"):
         grader_from_config("g", {"type": "fuzzy"})
-
-
-class Scripted:
-    """A fake model: answers from a queue and records the bodies it was sent."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-        self.bodies: list[dict[str, Any]] = []
-
-    async def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.bodies.append(body)
-        content = self.answers.pop(0)
-        return {"choices": [{"message": {"role": "assistant", "content": content}}]}
 
 
 def test_llm_judge_score_mode() -> None:

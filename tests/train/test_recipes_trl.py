@@ -149,7 +149,8 @@ def test_refusals_before_training(tmp_path: Path) -> None:
         SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, {}, train=[]))
     with pytest.raises(RecipeError, match="cannot resume: no checkpoint"):
         SftLoraRecipe().train(job(tmp_path, "sft-lora", tiny, {}, resume=True))
-    with pytest.raises(RecipeError, match="neither 'smollm2-135m-instruct', an owned model, nor a local"):
+    with pytest.raises(RecipeError,
+                       match="neither 'smollm2-135m-instruct', an owned model, nor a local"):
         SftLoraRecipe().train(job(tmp_path, "sft-lora", str(tmp_path / "nowhere"), {}))
 
 

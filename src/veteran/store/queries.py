@@ -119,30 +119,15 @@ def get_trajectory(conn: Connection, id: str, team: str | None = None) -> Trajec
     if row is None:
         return None
     trajectory = Trajectory.from_row(row, full=True)
-    trajectory.feedback = feedback_for(conn, trajectory.id, trajectory.episode_id, team)
+    trajectory.feedback = feedback_for_batch(conn, [trajectory], team)[trajectory.id]
     return trajectory
-
-
-def feedback_for(
-    conn: Connection, trajectory_id: str, episode_id: str, team: str | None = None
-) -> list[Feedback]:
-    """Feedback on the trajectory or its episode (episode ids are the client's: given `team`,
-    only that team's feedback)."""
-    fb = feedback.c
-    stmt = (
-        select(feedback)
-        .where(or_(fb.trajectory_id == trajectory_id, fb.episode_id == episode_id))
-        .order_by(fb.created_at, fb.id)
-    )
-    if team is not None:
-        stmt = stmt.where(fb.team == team)
-    return [_feedback(row._mapping) for row in conn.execute(stmt)]
 
 
 def feedback_for_batch(
     conn: Connection, batch: list[Trajectory], team: str | None = None
 ) -> dict[str, list[Feedback]]:
-    """`feedback_for` of each trajectory in `batch` (by id), in one query."""
+    """The feedback on each trajectory of `batch` or on its episode (by trajectory id, oldest
+    first), in one query. Episode ids are the client's: given `team`, only that team's."""
     fb = feedback.c
     ids = {t.id for t in batch}
     episodes = {t.episode_id for t in batch}

@@ -261,11 +261,16 @@ def load_base(base_model: str | None) -> Base:
         raise RecipeError(f"cannot load base model {name!r}: {exc}") from exc
     if getattr(model, "hf_quantizer", None) is not None:  # dequantized, yet still marked
         model.hf_quantizer.remove_quantization_config(model)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return Base(model, tokenizer, name, cuda)
+    return _padded(Base(model, tokenizer, name, cuda))
+
+
+def _padded(base: Base) -> Base:
+    """`base` with a pad token (its EOS) where the tokenizer has none."""
+    if base.tokenizer.pad_token is None:
+        base.tokenizer.pad_token = base.tokenizer.eos_token
+    if base.model.config.pad_token_id is None:
+        base.model.config.pad_token_id = base.tokenizer.pad_token_id
+    return base
 
 
 def _owned_base(folder: Path, cuda: bool) -> Base:
@@ -282,11 +287,7 @@ def _owned_base(folder: Path, cuda: bool) -> Base:
         tokenizer, model = owned.load_causal_lm(folder, owned.read_manifest(folder), base_of)
     except VeteranError as exc:
         raise RecipeError(f"cannot load base model {folder.name!r}: {exc.message}") from exc
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return Base(model, tokenizer, folder.name, cuda)
+    return _padded(Base(model, tokenizer, folder.name, cuda))
 
 
 def lora(p: Mapping[str, Any]) -> Any:
