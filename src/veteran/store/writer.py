@@ -11,7 +11,9 @@ When the store itself is unavailable (the failure is the connection or the disk,
 batches go to the on-disk spool instead (spool.py) and their futures resolve once the spool
 holds them: the gateway keeps answering. While the spool holds anything, new batches join it
 (order kept, and a dead store is not hammered) and every `drain_interval` seconds the writer
-tries to move it into the store.
+tries to move it into the store. Other writers share the spool folder; what one left behind
+when it stopped or died is adopted when this one starts, at each drain, and every
+`adopt_interval` seconds while idle.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy import Engine
 
 from veteran.store.bulk import BulkInserter
 from veteran.store.checkpoint import Checkpointer
-from veteran.store.spool import Spool
+from veteran.store.spool import Row, Spool, Tag
 from veteran.types import TrajectoryRecord
 
 log = logging.getLogger("veteran.store")
@@ -58,6 +60,7 @@ class CaptureWriter:
         spool_dir: Path | None = None,
         spool_max_bytes: int = 1 << 30,
         drain_interval: float = 2.0,
+        adopt_interval: float = 30.0,
     ) -> None:
         self._inserter = BulkInserter(engine)
         self.spool = (
@@ -65,6 +68,7 @@ class CaptureWriter:
             if spool_dir is not None else None
         )
         self.drain_interval = drain_interval
+        self.adopt_interval = adopt_interval
         self._next_drain = 0.0
         self._checkpointer = Checkpointer(engine) if engine.dialect.name == "sqlite" else None
         self._batch_max = batch_max
@@ -77,6 +81,8 @@ class CaptureWriter:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.spool is not None:  # captures left by writers gone: drained by the thread
+            self.spool.adopt()
         self._thread = threading.Thread(target=self._run, name="veteran-writer", daemon=True)
         self._thread.start()
         if self._checkpointer is not None:
@@ -109,12 +115,18 @@ class CaptureWriter:
         """Trajectories waiting in the spool for the store to come back."""
         return self.spool.records if self.spool is not None else 0
 
+    def _idle_timeout(self) -> float | None:
+        """How long to wait for work: with a spool to drain, wake up to retry the store; with
+        none, now and then to look for what other writers left behind."""
+        if self.spool is None:
+            return None
+        return self.drain_interval if self.spooled else self.adopt_interval
+
     def _run(self) -> None:
         stop = False
         while not stop:
             try:
-                # with a spool to drain, wake up to retry the store even when idle
-                first = self._queue.get(timeout=self.drain_interval if self.spooled else None)
+                first = self._queue.get(timeout=self._idle_timeout())
             except queue.Empty:
                 self._drain()
                 continue
@@ -136,8 +148,10 @@ class CaptureWriter:
                 self._drain()
             if batch:
                 self._write(batch)
-        if self.spooled:  # one last try on the way out; what stays is drained by the next start
+        if self.spooled:  # one last try on the way out; what stays is left for the next writer
             self._drain(now=True)
+        if self.spool is not None:
+            self.spool.close()
 
     def _write(self, batch: list[Capture]) -> None:
         """Commit a batch (or spool it), then wake whoever waits for it."""
@@ -173,7 +187,7 @@ class CaptureWriter:
         if self.spool is None or not store_unavailable(exc):
             return False
         log.warning("store unavailable (%s); spooling captures to %s until it returns",
-                    type(exc).__name__, self.spool.path)
+                    type(exc).__name__, self.spool.folder)
         self._inserter.reset()
         self._next_drain = time.monotonic() + self.drain_interval
         return True
@@ -194,26 +208,25 @@ class CaptureWriter:
 
     def _drain(self, now: bool = False) -> None:
         """Move the spool into the store if it is back (duplicates from an earlier, cut-short
-        drain are skipped); otherwise try again in `drain_interval` seconds."""
+        drain are skipped); otherwise try again in `drain_interval` seconds. A row the store
+        refuses would block the spool forever: its file is set aside (spool.py)."""
         if self.spool is None or (not now and time.monotonic() < self._next_drain):
             return
-        moved = 0
         try:
-            for rows, tags in self.spool.batches(self._batch_max):
-                self._inserter.insert(rows, tags, ignore_duplicates=True)
-                moved += len(rows)
+            moved = self.spool.drain(self._insert_once, self._batch_max,
+                                     refused=lambda exc: not store_unavailable(exc))
         except Exception as exc:
-            if not store_unavailable(exc):
-                # a row the store refuses would block the spool forever: keep it aside
-                log.exception("capture spool holds a row the store refuses; set aside")
-                self.spool.set_aside()
-                return
+            if not store_unavailable(exc):  # never the store's answer: a bug, yet keep writing
+                log.exception("capture spool drain failed")
             self._inserter.reset()
             self._next_drain = time.monotonic() + self.drain_interval
             return
-        log.warning("store back: %d spooled captures drained into it", moved)
-        self.written += self.spool.records
-        self.spool.clear()
+        if moved:
+            log.warning("store back: %d spooled captures drained into it", moved)
+        self.written += moved
+
+    def _insert_once(self, rows: list[Row], tags: list[Tag]) -> None:
+        self._inserter.insert(rows, tags, ignore_duplicates=True)
 
     def _resolve(self, batch: list[Capture], results: list[bool]) -> None:
         self.batches += 1
