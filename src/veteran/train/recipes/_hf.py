@@ -26,10 +26,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from veteran import extras
 from veteran.errors import VeteranError
 from veteran.train.types import Progress, TrainJob, TrainResult
 
-INSTALL = "pip install 'veteran[train]'"
 ADAPTER = "adapter"
 # Every linear layer but the output head, whatever the architecture calls them (for Llama-style
 # models such as SmolLM2: q/k/v/o_proj, gate/up/down_proj).
@@ -44,11 +44,7 @@ class RecipeError(VeteranError, ValueError):
 
 def require(module: str) -> ModuleType:
     """Import one of the training packages, or say which extra brings it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise RecipeError(f"training needs {module.split('.')[0]!r}, which cannot be imported "
-                          f"({exc}); run `{INSTALL}`") from exc
+    return extras.require(module, extra="train", purpose="training", error=RecipeError)
 
 
 # -- parameters ----------------------------------------------------------------------------------
