@@ -21,8 +21,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from veteran.evals.runner import run_suite
-from veteran.evals.suite import load_suite
+from veteran.config import Config
+from veteran.evals.runner import RunOutcome, run_suite
+from veteran.evals.suite import Suite, load_suite
+from veteran.gateway import running
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.workspace import Workspace
@@ -43,6 +45,11 @@ file = "evals/bench.jsonl"
 type = "exact"
 """
 
+
+
+async def _run_suite(ws: Workspace, config: Config, store: Store, suite: Suite) -> RunOutcome:
+    async with running(config, store, ws) as gateway:
+        return await run_suite(gateway, ws, suite)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -68,7 +75,7 @@ def main() -> None:
         try:
             for label in ("uncached", "cached"):
                 started = time.perf_counter()
-                outcome = asyncio.run(run_suite(ws, config, store, suite))
+                outcome = asyncio.run(_run_suite(ws, config, store, suite))
                 seconds = time.perf_counter() - started
                 assert outcome.ran == args.samples and outcome.errors == 0
                 rates[label] = args.samples / seconds

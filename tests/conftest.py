@@ -14,8 +14,8 @@ import openai
 import pytest
 import sqlalchemy as sa
 
-from veteran.gateway import Gateway, create_app
-from veteran.gateway.server import UVICORN_OPTIONS
+from veteran.gateway import UVICORN_OPTIONS, Gateway, create_app
+from veteran.serving import compose
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import ServerThread
@@ -109,7 +109,8 @@ def serve(workspace: Workspace, database_url: str | None = None) -> Iterator[Ser
     config = workspace.load_config()
     store = Store.open(database_url or workspace.database_url(config))
     gateway = Gateway(config, store, spool_dir=workspace.path / "spool",
-                      memory_dir=workspace.path / "memory")
+                      memory_dir=workspace.path / "memory", workspace=workspace)
+    compose(gateway, workspace)  # as `veteran serve` does
     try:
         with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
             server.gateway = gateway  # type: ignore[attr-defined]

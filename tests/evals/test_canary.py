@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -15,11 +16,13 @@ from click.testing import CliRunner
 
 from tests.conftest import serve
 from tests.evals.workspaces import eval_workspace
+from tests.gateway.call_spy import spy_on_calls
 from veteran.cli import cli
 from veteran.evals.canary import CanaryPoints, CanaryRun, judge, post_webhook, run_canary
-from veteran.gateway import Gateway, create_app
-from veteran.gateway.server import UVICORN_OPTIONS
-from veteran.store import Store
+from veteran.gateway import UVICORN_OPTIONS, Gateway, create_app, running
+from veteran.providers.base import Provider
+from veteran.serving import compose
+from veteran.store import CaptureWriter, Store, TrajectoryFilter
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import ServerThread
 from veteran.workspace import Workspace
@@ -53,7 +56,11 @@ def _canary(ws: Workspace) -> CanaryRun:
     config = ws.load_config()
     store = Store.open(ws.database_url(config))
     try:
-        return asyncio.run(run_canary(ws, config, store, "canary"))
+        async def once() -> CanaryRun:
+            async with running(config, store, ws) as gateway:
+                return await run_canary(gateway, ws, "canary")
+
+        return asyncio.run(once())
     finally:
         store.close()
 
@@ -146,14 +153,39 @@ def test_webhook_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) 
     assert "canary webhook to 127.0.0.1 failed" in caplog.text and "s3cret" not in caplog.text
 
 
-def test_served_gateway_runs_the_schedule(tmp_path: Path) -> None:
+def _counted(start: Callable[[Provider], Awaitable[None]], names: list[str]
+             ) -> Callable[[Provider], Awaitable[None]]:
+    async def counted(self: Provider) -> None:
+        names.append(self.name)
+        await start(self)
+
+    return counted
+
+
+def test_served_gateway_runs_the_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """The canaries run through the live gateway: its providers are started once and its one
+    capture writer stores the canary's calls, one trajectory per call."""
     ws = _workspace(tmp_path, 'suites = ["canary"]\nevery = "1s"')
     config = ws.load_config()
     store = Store.open(ws.database_url(config))
     gateway = Gateway(config, store, spool_dir=ws.path / "spool",
                       memory_dir=ws.path / "memory", workspace=ws)
+    compose(gateway, ws)
+    provider_starts: list[str] = []
+    writer_starts: list[int] = []
+    for cls in {type(p) for p in gateway.providers.values()}:  # any instance, any gateway
+        monkeypatch.setattr(cls, "start", _counted(cls.start, provider_starts))
+    writer_start = CaptureWriter.start
+
+    def counted_writer_start(self: CaptureWriter) -> None:
+        writer_starts.append(id(self))
+        writer_start(self)
+
+    monkeypatch.setattr(CaptureWriter, "start", counted_writer_start)
     try:
-        with ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
+        with spy_on_calls(monkeypatch) as spy, \
+                ServerThread(create_app(gateway), **UVICORN_OPTIONS) as server:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 if len(CanaryPoints(store.engine).series("canary")) >= 2:
@@ -164,6 +196,14 @@ def test_served_gateway_runs_the_schedule(tmp_path: Path) -> None:
             text = httpx.get(server.url + "/metrics", timeout=10).text
         assert f"veteran_canary_score{{{SERIES}}} " in text
         assert f"veteran_canary_alert{{{SERIES}}} 0" in text
-        assert gateway._canaries is None  # stopped on shutdown
+        assert not gateway._tasks  # stopped on shutdown
+        assert sorted(provider_starts) == sorted(config.providers)  # each started once
+        assert writer_starts == [id(gateway.writer)]
+        points = CanaryPoints(store.engine).series("canary")
+        for run_id in {p.run_id for p in points}:
+            calls = list(store.export(TrajectoryFilter(tags={"eval_run": run_id})))
+            assert len(calls) == 60  # one trajectory per sample: the suite's limit
+            assert {c.id for c in calls} <= set(spy.trajectory_ids)  # each through the path
+        assert spy.outside == 0
     finally:
         store.close()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tests.evals.workspaces import echo_dataset, eval_workspace
 from veteran.evals.runner import RunOutcome, run_suite
+from veteran.gateway import running
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
 from veteran.store import Store
@@ -34,8 +35,12 @@ def _run(ws: Workspace, suite: str, **kwargs: object) -> RunOutcome:
     config = ws.load_config()
     store = Store.open(ws.database_url(config))
     try:
-        return asyncio.run(run_suite(ws, config, store, load_suite(ws.path, suite, config),
-                                     **kwargs))  # type: ignore[arg-type]
+        async def run() -> RunOutcome:
+            async with running(config, store, ws) as gateway:
+                return await run_suite(gateway, ws, load_suite(ws.path, suite, config),
+                                       **kwargs)  # type: ignore[arg-type]
+
+        return asyncio.run(run())
     finally:
         store.close()
 

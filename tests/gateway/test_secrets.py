@@ -18,7 +18,7 @@ from tests.conftest import BASE_CONFIG, serve, write_workspace
 from veteran.access import check_bind, create_key
 from veteran.cli import cli
 from veteran.errors import VeteranError
-from veteran.gateway.server import serve as run_server
+from veteran.serving import serve as run_server
 from veteran.store import Store
 from veteran.store.schema import metadata
 from veteran.testing.fake_upstream import FakeUpstream

@@ -19,6 +19,7 @@ from veteran.evals import render, report
 from veteran.evals.runner import RunOutcome, run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import list_suites, load_suite
+from veteran.gateway import running
 from veteran.store import Store
 from veteran.workspace import Workspace
 
@@ -48,9 +49,13 @@ def _run(ws: Workspace, store: Store, suite_name: str, *, resume: str | None,
         def progress(advance: int, total: int) -> None:
             bar.update(task, advance=advance, total=total)
 
-        return asyncio.run(run_suite(ws, config, store, suite, resume=resume, variants=variants,
-                                     epochs=epochs, concurrency=concurrency,
-                                     use_cache=use_cache, progress=progress))
+        async def run() -> RunOutcome:
+            async with running(config, store, ws) as gateway:
+                return await run_suite(gateway, ws, suite, resume=resume, variants=variants,
+                                       epochs=epochs, concurrency=concurrency,
+                                       use_cache=use_cache, progress=progress)
+
+        return asyncio.run(run())
 
 
 @evals.command(name="run")
@@ -132,16 +137,22 @@ def pairwise_command(workspace: str | None, run_id: str, grader: str, baseline: 
     """Judge CANDIDATE against BASELINE on a stored run (RUN_ID, or a suite name for its latest
     run), sample by sample, with the suite's pairwise grader: the candidate's win rate with a
     95% interval (ties count half)."""
-    from veteran.evals.pairwise import pairwise
+    from veteran.evals.pairwise import PairwiseResult, pairwise
 
     ws, store = open_store(workspace)
     try:
         runs = Runs(store.engine)
         latest = runs.latest(run_id)
         info = runs.get(latest.id if latest is not None else run_id)
-        suite = load_suite(ws.path, info.suite, ws.load_config())
-        result = asyncio.run(pairwise(ws, ws.load_config(), store, suite, info.id,
-                                      grader=grader, baseline=baseline, candidate=candidate))
+        config = ws.load_config()
+        suite = load_suite(ws.path, info.suite, config)
+
+        async def judge() -> PairwiseResult:
+            async with running(config, store, ws) as gateway:
+                return await pairwise(gateway, ws, suite, info.id, grader=grader,
+                                      baseline=baseline, candidate=candidate)
+
+        result = asyncio.run(judge())
     finally:
         store.close()
     if as_json:
@@ -271,16 +282,17 @@ def canary_command(workspace: str | None, suite: str, every: str | None, once: b
         raise
 
     async def loop() -> int:
-        while True:
-            started = asyncio.get_running_loop().time()
-            run = await run_canary(ws, config, store, suite)
-            click.echo(f"run {run.run_id}:")
-            for point in run.points:
-                click.echo(f"  {point.describe()}")
-            if seconds is None:
-                return 1 if run.alerts else 0
-            elapsed = asyncio.get_running_loop().time() - started
-            await asyncio.sleep(max(0.0, seconds - elapsed))
+        async with running(config, store, ws) as gateway:
+            while True:
+                started = asyncio.get_running_loop().time()
+                run = await run_canary(gateway, ws, suite)
+                click.echo(f"run {run.run_id}:")
+                for point in run.points:
+                    click.echo(f"  {point.describe()}")
+                if seconds is None:
+                    return 1 if run.alerts else 0
+                elapsed = asyncio.get_running_loop().time() - started
+                await asyncio.sleep(max(0.0, seconds - elapsed))
 
     try:
         status = asyncio.run(loop())
@@ -303,7 +315,7 @@ def canary_command(workspace: str | None, suite: str, every: str | None, once: b
 def canary_history_command(workspace: str | None, suite: str, variant: str | None,
                            grader: str | None, limit: int, as_json: bool) -> None:
     """SUITE's canary time series, oldest first."""
-    from veteran.evals.canary import CanaryPoints
+    from veteran.store.canaries import CanaryPoints
 
     ws, store = open_store(workspace)
     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from veteran.cli.options import workspace_option
-from veteran.gateway.server import serve as run_server
+from veteran.serving import serve as run_server
 from veteran.workspace import Workspace
 
 

@@ -14,16 +14,14 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from veteran.config import Config
 from veteran.evals import stats
 from veteran.evals.errors import EvalError, Skip
 from veteran.evals.judges import PairwiseJudge
-from veteran.evals.runner import gateway_complete, load_samples
+from veteran.evals.runner import judge_complete, load_samples
 from veteran.evals.runs import Runs
 from veteran.evals.suite import Suite
 from veteran.evals.types import Output
-from veteran.gateway.core import Gateway
-from veteran.store import Store
+from veteran.gateway import Gateway
 from veteran.workspace import Workspace
 
 
@@ -54,9 +52,12 @@ def _output(stored: dict[str, Any]) -> Output:
                   error=stored.get("error"))
 
 
-async def pairwise(workspace: Workspace, config: Config, store: Store, suite: Suite,
-                   run_id: str, *, grader: str, baseline: str, candidate: str,
-                   concurrency: int = 8) -> PairwiseResult:
+async def pairwise(gateway: Gateway, workspace: Workspace, suite: Suite, run_id: str, *,
+                   grader: str, baseline: str, candidate: str, concurrency: int = 8
+                   ) -> PairwiseResult:
+    """Judge `candidate` against `baseline` on run `run_id`'s outputs, the judge's calls
+    through the running `gateway`."""
+    store = gateway.store
     table = suite.config.graders.get(grader)
     if table is None or table.spec().get("type") != "pairwise":
         raise EvalError(f"{suite.shown}: graders.{grader} is not a pairwise grader")
@@ -69,9 +70,7 @@ async def pairwise(workspace: Workspace, config: Config, store: Store, suite: Su
                                                          store)}
     shared = sorted(s for s in samples
                     if (s, baseline) in outputs and (s, candidate) in outputs)
-    gateway = Gateway(config, store, spool_dir=workspace.path / "spool",
-                      memory_dir=workspace.path / "memory")
-    judge = PairwiseJudge(grader, table.spec(), gateway_complete(gateway, lambda: run_id))
+    judge = PairwiseJudge(grader, table.spec(), judge_complete(gateway, lambda: run_id))
     gate = asyncio.Semaphore(concurrency)
 
     async def one(sample_id: str) -> float | None:
@@ -82,11 +81,7 @@ async def pairwise(workspace: Workspace, config: Config, store: Store, suite: Su
             except Skip:
                 return None
 
-    await gateway.start()
-    try:
-        verdicts = await asyncio.gather(*(one(s) for s in shared))
-    finally:
-        await gateway.close()
+    verdicts = await asyncio.gather(*(one(s) for s in shared))
     judged = [v for v in verdicts if v is not None]
     return PairwiseResult(
         run_id=run_id, grader=grader, baseline=baseline, candidate=candidate,

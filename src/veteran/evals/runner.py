@@ -1,11 +1,11 @@
 """Running a suite: every variant on every sample, `epochs` times, graded and stored.
 
-Calls go through the gateway's own code path in-process (a `Gateway`: its router resolves the
-variant, pinned, its caller applies retries, timeouts and breakers, its capture writer stores
-the trajectory), not through HTTP: the same code that serves production traffic, without a
-socket per call. Memory context and the semantic cache are left out on purpose: an evaluation
-measures the variant on the sample as given, and a cached answer from production would
-measure nothing. Each call is a trajectory tagged `eval_run`, `eval_suite`, `eval_sample`.
+Calls go through the one call path of a running gateway passed in (`Gateway.call`: the
+variant pinned, retries, timeouts and breakers, hooks, cost, capture), not through HTTP: the
+same code that serves production traffic, without a socket per call. Memory context and the
+semantic cache are left out on purpose: an evaluation measures the variant on the sample as
+given, and a cached answer from production would measure nothing. Each call is a trajectory
+tagged `eval_run`, `eval_suite`, `eval_sample`.
 
 Calls are bounded per provider (`concurrency` workers each); results are committed in batches
 as they finish, so `resume` skips every (sample, variant, epoch) already stored. Model answers
@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from veteran.config import Config
 from veteran.evals import datasets
 from veteran.evals.cache import CACHE_FILE, CallCache, call_key
 from veteran.evals.errors import EvalError, Skip
@@ -30,11 +28,16 @@ from veteran.evals.graders import grader_from_config
 from veteran.evals.runs import Key, Result, Runs
 from veteran.evals.suite import Suite, Target
 from veteran.evals.types import Complete, Grader, Output, Sample, Score
-from veteran.gateway.core import Gateway, cost
-from veteran.gateway.resilience import UPSTREAM_FAILURES
-from veteran.gateway.routing import Route
-from veteran.store import Store, new_id
-from veteran.types import TrajectoryRecord, now, parse_timestamp
+from veteran.gateway import (
+    UPSTREAM_FAILURES,
+    Answer,
+    CachedAnswer,
+    Call,
+    Gateway,
+    Route,
+)
+from veteran.store import Store
+from veteran.types import parse_timestamp
 from veteran.workspace import Workspace
 
 FLUSH_ROWS = 256
@@ -174,57 +177,27 @@ class Runner:
         return body
 
     async def _one(self, task: _Task) -> Result:
-        body = self.request_body(task.sample, task.target)
         route = task.route
-        upstream = route.upstream_body(body)
-        if route.fewshot is not None:  # the examples are added later, by the caller: key on them
-            upstream = {**upstream, "x-veteran-fewshot": route.fewshot.model_dump()}
-        key = call_key(route.provider.name, route.model, upstream, task.epoch)
         tags = {"eval_run": self.run_id, "eval_suite": self.suite.name[:512],
                 "eval_sample": task.sample.id[:512]}
-        created_at = now()
-        record = TrajectoryRecord(id=new_id(created_at), episode_id=new_id(created_at),
-                                  request=body, created_at=created_at, function=route.function,
-                                  tags=tags)
-        hit = self.cache.get(key) if self.cache is not None else None
-        started = time.perf_counter()
-        if hit is not None:
-            answer, call_cost, latency = hit
-            record.variant, record.provider, record.model = (
-                route.variant, route.provider.name, route.model)
-            record.cached = True
-            record.cost = 0.0
-            record.context = {"eval_cache": key}
-            record.response, record.usage = answer, answer.get("usage")
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            await self.gateway.capture(record)
-            output = _output(answer, record.id)
+        call = self.gateway.prepare(self.request_body(task.sample, task.target), route=route,
+                                    tags=tags, recall=False)
+        cache = _EvalCache(self.cache, task.epoch) if self.cache is not None else None
+        try:
+            answer = await self.gateway.call(call, cache=cache)
+        except UPSTREAM_FAILURES as exc:
+            output = Output(text="", trajectory_id=call.record.id, error=exc.message)
+            latency, call_cost, cached = call.record.latency_ms or 0.0, None, False
         else:
-            try:
-                answer, used = await self.gateway.caller.complete(route, body, record)
-            except UPSTREAM_FAILURES as exc:
-                record.status = "error"
-                record.error = exc.message
-                record.latency_ms = latency = (time.perf_counter() - started) * 1000
-                await self.gateway.capture(record)
-                output = Output(text="", trajectory_id=record.id, error=exc.message)
-                call_cost = None
-            else:
-                record.latency_ms = record.ttft_ms = latency = (
-                    (time.perf_counter() - started) * 1000)
-                record.response, record.usage = answer, answer.get("usage")
-                record.cost = call_cost = cost(used.prices, record.usage)
-                await self.gateway.capture(record)
-                if self.cache is not None:
-                    self.cache.put(key, answer, call_cost, latency)
-                output = _output(answer, record.id)
+            output = _output(answer.response, call.record.id)
+            latency, call_cost, cached = answer.latency_ms, answer.cost, answer.cached
         scores = await self._grade(task.sample, output)
         return Result(
             sample_id=task.sample.id, variant=task.target.name, epoch=task.epoch,
             output={"text": output.text, "tool_calls": output.tool_calls, "error": output.error,
                     "metadata": task.sample.metadata},
-            scores=scores, latency_ms=latency, cost=call_cost, cached=hit is not None,
-            trajectory_id=record.id,
+            scores=scores, latency_ms=latency, cost=call_cost, cached=cached,
+            trajectory_id=call.record.id,
         )
 
     async def _grade(self, sample: Sample, output: Output) -> dict[str, dict[str, Any]]:
@@ -258,29 +231,40 @@ def _output(answer: dict[str, Any], trajectory_id: str) -> Output:
                   completion=answer, trajectory_id=trajectory_id)
 
 
-def gateway_complete(gateway: Gateway, run_id: Callable[[], str]) -> Complete:
-    """A model call for LLM judges through the same gateway path (judge calls are trajectories,
+class _EvalCache:
+    """The eval call cache as the call path's `AnswerCache`, for one epoch's calls: keyed on
+    the primary route's provider, model and upstream body (fewshot settings included: their
+    examples are added later, by the caller)."""
+
+    def __init__(self, cache: CallCache, epoch: int) -> None:
+        self.cache = cache
+        self.epoch = epoch
+
+    def key(self, call: Call) -> str:
+        route = call.route
+        upstream = route.upstream_body(call.body)
+        if route.fewshot is not None:
+            upstream = {**upstream, "x-veteran-fewshot": route.fewshot.model_dump()}
+        return call_key(route.provider.name, route.model, upstream, self.epoch)
+
+    def get(self, call: Call) -> CachedAnswer | None:
+        key = self.key(call)
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        response, cost, latency = hit
+        return CachedAnswer(response, cost, latency or 0.0, {"eval_cache": key})
+
+    def put(self, call: Call, answer: Answer) -> None:
+        self.cache.put(self.key(call), answer.response, answer.cost, answer.latency_ms)
+
+
+def judge_complete(gateway: Gateway, run_id: Callable[[], str]) -> Complete:
+    """A model call for LLM judges through the one call path (judge calls are trajectories,
     tagged `eval_run` and `eval_role=judge`)."""
 
     async def complete(body: dict[str, Any]) -> dict[str, Any]:
-        route = gateway.router.resolve(body["model"])
-        created_at = now()
-        record = TrajectoryRecord(id=new_id(created_at), episode_id=new_id(created_at),
-                                  request=body, created_at=created_at, function=route.function,
-                                  tags={"eval_run": run_id(), "eval_role": "judge"})
-        started = time.perf_counter()
-        try:
-            answer, used = await gateway.caller.complete(route, body, record)
-        except UPSTREAM_FAILURES as exc:
-            record.status, record.error = "error", exc.message
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            await gateway.capture(record)
-            raise
-        record.latency_ms = (time.perf_counter() - started) * 1000
-        record.response, record.usage = answer, answer.get("usage")
-        record.cost = cost(used.prices, record.usage)
-        await gateway.capture(record)
-        return answer
+        return await gateway.complete(body, tags={"eval_run": run_id(), "eval_role": "judge"})
 
     return complete
 
@@ -313,28 +297,28 @@ def build_graders(suite: Suite, complete: Complete) -> dict[str, Grader]:
             for name, table in suite.config.graders.items()}
 
 
-async def run_suite(workspace: Workspace, config: Config, store: Store, suite: Suite, *,
+async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
                     resume: str | None = None, variants: list[str] | None = None,
                     epochs: int | None = None, concurrency: int | None = None,
                     use_cache: bool = True, progress: Callable[[int, int], None] | None = None,
                     ) -> RunOutcome:
-    """Run `suite` in-process through a `Gateway` over `store`. `progress(advance, total)`."""
+    """Run `suite` through the running `gateway` (its store keeps the run).
+    `progress(advance, total)`."""
+    store = gateway.store
     samples = await asyncio.to_thread(load_samples, suite, workspace.path, store)
-    gateway = Gateway(config, store, spool_dir=workspace.path / "spool",
-                      memory_dir=workspace.path / "memory")
     runs = Runs(store.engine)
     if resume is not None:
         stored = await asyncio.to_thread(runs.get, resume)
         variants = variants or stored.config.get("variants")
         epochs = epochs or stored.config.get("epochs")
-    cache = CallCache(workspace.path / CACHE_FILE) if use_cache else None
+    cache = CallCache(workspace.path / CACHE_FILE, codec=store.codec) if use_cache else None
     holder: list[str] = [resume or ""]
-    graders = build_graders(suite, gateway_complete(gateway, lambda: holder[0]))
-    runner = Runner(gateway, runs, suite, samples, graders, cache=cache, variants=variants,
-                    epochs=epochs, concurrency=concurrency)
-    total = len(samples) * len(runner.targets) * runner.epochs
-    await gateway.start()
+    graders = build_graders(suite, judge_complete(gateway, lambda: holder[0]))
     try:
+        runner = Runner(gateway, runs, suite, samples, graders, cache=cache, variants=variants,
+                        epochs=epochs, concurrency=concurrency)
+        total = len(samples) * len(runner.targets) * runner.epochs
+
         def advance(n: int) -> None:
             holder[0] = runner.run_id
             if progress is not None:
@@ -342,6 +326,5 @@ async def run_suite(workspace: Workspace, config: Config, store: Store, suite: S
 
         return await runner.run(resume, advance)
     finally:
-        await gateway.close()
         if cache is not None:
             cache.close()

@@ -1,6 +1,39 @@
-"""The gateway: OpenAI-compatible HTTP surface, routing to providers, capture of every call."""
+"""The gateway: OpenAI- and Anthropic-compatible HTTP surfaces, routing to providers, and the
+one call path every model call in veteran takes (`Gateway.call`, `Gateway.call_stream`).
+
+Other rooms use these names only, never the modules behind them."""
 
 from veteran.gateway.app import create_app
-from veteran.gateway.core import Gateway
+from veteran.gateway.call import (
+    CLIENT_GONE,
+    Answer,
+    AnswerCache,
+    AnswerStream,
+    CachedAnswer,
+    Call,
+    CallHook,
+    cost,
+)
+from veteran.gateway.core import Gateway, Job, poll_switches, running
+from veteran.gateway.resilience import UPSTREAM_FAILURES
+from veteran.gateway.routing import Route
+from veteran.gateway.server import UVICORN_OPTIONS
 
-__all__ = ["Gateway", "create_app"]
+__all__ = [
+    "CLIENT_GONE",
+    "UPSTREAM_FAILURES",
+    "UVICORN_OPTIONS",
+    "Answer",
+    "AnswerCache",
+    "AnswerStream",
+    "CachedAnswer",
+    "Call",
+    "CallHook",
+    "Gateway",
+    "Job",
+    "Route",
+    "cost",
+    "create_app",
+    "poll_switches",
+    "running",
+]

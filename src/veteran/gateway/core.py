@@ -1,39 +1,55 @@
-"""`Gateway`: what a running server holds (config, providers, router, store, capture writer)."""
+"""`Gateway`: what a running gateway holds (config, providers, router, store, capture writer)
+and its one call path (`prepare`, then `call` or `call_stream`: see call.py).
+
+A gateway runs background jobs while it runs (`keep`): which ones is decided by whoever composes
+it (`veteran.serving` for `veteran serve`: the switch poller and the canaries; `running` here for
+in-process work such as evaluations: the switch poller)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veteran.config import Config
+from veteran.gateway.call import (
+    Answer,
+    AnswerCache,
+    AnswerStream,
+    Call,
+    CallHook,
+    run_call,
+    run_stream,
+)
 from veteran.gateway.fewshot import Fewshot, FewshotCaller, wanted
-from veteran.gateway.recall import Recall
+from veteran.gateway.recall import Recall, Recalled
 from veteran.gateway.resilience import Caller
-from veteran.gateway.routing import Router
-from veteran.providers.base import ModelInfo, Provider
+from veteran.gateway.routing import Route, Router
+from veteran.providers.base import Provider
 from veteran.providers.registry import provider_class
-from veteran.store import CaptureWriter, Store
-from veteran.types import TrajectoryRecord
+from veteran.store import CaptureWriter, Store, new_id
+from veteran.types import TrajectoryRecord, now
 
 if TYPE_CHECKING:
     from veteran.workspace import Workspace
 
 log = logging.getLogger("veteran.gateway")
+Job = Callable[["Gateway"], Coroutine[Any, Any, None]]
 
 
 class Gateway:
     def __init__(self, config: Config, store: Store, *, spool_dir: Path | None = None,
                  memory_dir: Path | None = None, workspace: Workspace | None = None) -> None:
         """`spool_dir`: where captures wait while the store is unavailable (the workspace's
-        `spool/` under `veteran serve`); without it they are dropped and counted.
+        `spool/`); without it they are dropped and counted.
         `memory_dir`: where search indexes are cached (the workspace's `memory/`); without it
         they are rebuilt from the store when first used.
-        `workspace`: where `[canaries]` suites live; given (`veteran serve`), the gateway runs
-        them on their schedule in a background task (evals/canary.py). Fewshot models are read
-        from its `models/` (else from that of the folder the config was read from)."""
+        `workspace`: fewshot models are read from its `models/` (else from that of the folder
+        the config was read from)."""
         self.config = config
         self.store = store
         self.providers: dict[str, Provider] = {
@@ -49,16 +65,21 @@ class Gateway:
             folder = workspace.path if workspace is not None else config.folder
             self.fewshot = Fewshot(config, self.recall, folder / "models" if folder else None)
             self.caller = FewshotCaller(self.providers, {}, self.fewshot)
-        self.switch_poll_interval = 1.0  # seconds: how soon `veteran providers disable` applies
-        self._switch_poller: asyncio.Task[None] | None = None
+        self.hooks: list[CallHook] = []  # applied to every call, in order (policies)
         self.workspace = workspace
-        self._canaries: asyncio.Task[None] | None = None
+        self._jobs: dict[str, Job] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self.writer: CaptureWriter = store.writer(
             batch_max=config.capture.batch_max, spool_dir=spool_dir,
             spool_max_bytes=config.capture.spool_max_bytes,
         )
         self.durable = config.capture.durable
         self.max_body = config.server.max_body_bytes
+
+    def keep(self, name: str, job: Job) -> None:
+        """Run `job(gateway)` in the background while the gateway runs (from `start`, or now
+        when it already runs); it is cancelled by `close`."""
+        self._jobs[name] = job
 
     async def start(self) -> None:
         await self.refresh_switches()
@@ -76,12 +97,8 @@ class Gateway:
                 await provider.close()
             await self.writer.close()
             raise
-        self._switch_poller = asyncio.create_task(self._poll_switches(), name="veteran-switches")
-        if self.workspace is not None and self.config.canaries.suites:
-            from veteran.evals.canary import canary_loop  # the runner imports this module
-
-            self._canaries = asyncio.create_task(
-                canary_loop(self.workspace, self.config, self.store), name="veteran-canaries")
+        self._tasks = [asyncio.create_task(job(self), name=f"veteran-{name}")
+                       for name, job in self._jobs.items()]
 
     async def refresh_switches(self) -> None:
         """Read which providers an operator switched off (the store is the source of truth)."""
@@ -93,37 +110,68 @@ class Gateway:
                 log.warning("provider %s switched back on", name)
             self.caller.disabled = disabled
 
-    async def _poll_switches(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self.switch_poll_interval)
-            try:
-                await self.refresh_switches()
-            except Exception as exc:  # the store is away: keep the last known switches
-                if not failing:
-                    log.warning("reading provider switches failed (%s); keeping the last known "
-                                "ones until the store answers", type(exc).__name__)
-                failing = True
-            else:
-                failing = False
-
     async def close(self) -> None:
-        if self._canaries is not None:  # a canary run in flight is cancelled (stored: failed)
-            self._canaries.cancel()
+        for task in self._tasks:  # a canary run in flight is cancelled (stored: failed)
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._canaries
-            self._canaries = None
-        if self._switch_poller is not None:
-            self._switch_poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._switch_poller
-            self._switch_poller = None
+                await task
+        self._tasks = []
         for provider in self.providers.values():
             try:
                 await provider.close()
             except Exception:
                 log.exception("closing provider %s failed", provider.name)
         await self.writer.close()
+
+    # The one call path.
+
+    def prepare(self, body: dict[str, Any], *, route: Route | None = None,
+                variant: str | None = None, episode_id: str | None = None,
+                tags: dict[str, str] | None = None, started: float | None = None,
+                recall: bool = True) -> Call:
+        """A call of `body` (a checked chat-completions request), routed by its `model` (a
+        function, or PROVIDER/MODEL) and `variant` unless `route` is given. Its trajectory id
+        is known from here on; nothing is stored until it is run."""
+        if route is None:
+            route = self.router.resolve(body["model"], variant)
+        created_at = now()
+        record = TrajectoryRecord(
+            id=new_id(created_at), episode_id=episode_id or new_id(created_at), request=body,
+            created_at=created_at, function=route.function, stream=bool(body.get("stream")),
+            tags=tags or {},
+        )
+        return Call(route, body, record, time.perf_counter() if started is None else started,
+                    recall)
+
+    async def call(self, call: Call, *, cache: AnswerCache | None = None) -> Answer:
+        """Run `call` to a whole answer; exactly one trajectory is captured (call.py)."""
+        return await run_call(self, call, cache)
+
+    async def call_stream(self, call: Call) -> AnswerStream:
+        """Run `call` as a stream: returns once the first chunk is in (call.py)."""
+        return await run_stream(self, call)
+
+    async def complete(self, body: dict[str, Any], *, tags: dict[str, str] | None = None
+                       ) -> dict[str, Any]:
+        """One whole answer to `body` (judges and other in-process callers): the call path
+        with recall off; raises the provider's failure."""
+        return (await self.call(self.prepare(body, tags=tags, recall=False))).response
+
+    async def run_before(self, call: Call) -> None:
+        for hook in self.hooks:
+            await hook.before(call)
+
+    async def run_after(self, call: Call, response: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            await hook.after(call, response)
+
+    def remember(self, recalled: Recalled, response: dict[str, Any], trajectory_id: str) -> None:
+        """Keep an answer in the semantic cache, off the event loop (nobody waits for it)."""
+        if recalled.guard is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, self.recall.remember, recalled, response, trajectory_id)
 
     async def capture(self, record: TrajectoryRecord) -> None:
         """Hand the trajectory to the writer; in durable mode, return once it is committed."""
@@ -136,13 +184,38 @@ class Gateway:
         self.writer.submit_nowait(record)
 
 
-def cost(prices: ModelInfo | None, usage: dict[str, Any] | None) -> float | None:
-    """Cost of one call from per-million-token prices, when the config gives them."""
-    if prices is None or usage is None:
-        return None
-    if prices.input_per_mtok is None and prices.output_per_mtok is None:
-        return None
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    per_mtok = prompt * (prices.input_per_mtok or 0) + completion * (prices.output_per_mtok or 0)
-    return per_mtok / 1e6
+SWITCH_POLL_INTERVAL = 1.0  # seconds: how soon `veteran providers disable` applies
+
+
+async def poll_switches(gateway: Gateway, interval: float = SWITCH_POLL_INTERVAL) -> None:
+    """A background job: follow the provider switches in the store (`veteran providers
+    disable`), keeping the last known ones while the store does not answer."""
+    failing = False
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await gateway.refresh_switches()
+        except Exception as exc:
+            if not failing:
+                log.warning("reading provider switches failed (%s); keeping the last known "
+                            "ones until the store answers", type(exc).__name__)
+            failing = True
+        else:
+            failing = False
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config, store: Store, workspace: Workspace | None = None
+                  ) -> AsyncIterator[Gateway]:
+    """A started gateway over `store` for in-process work (evaluations, judges, promotion
+    gates), following the provider switches; closed on exit. Its captures spool in the
+    workspace's `spool/` while the store is away."""
+    folder = workspace.path if workspace is not None else None
+    gateway = Gateway(config, store, spool_dir=folder / "spool" if folder else None,
+                      memory_dir=folder / "memory" if folder else None, workspace=workspace)
+    gateway.keep("switches", poll_switches)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.close()

@@ -1,0 +1,112 @@
+"""One door for every model call: an eval run, a pairwise judge, a canary under `serve` and a
+semantic-cache hit all reach the model through `Gateway.call`, and each call leaves exactly one
+trajectory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import serve, write_workspace
+from tests.evals.test_pairwise import CONFIG as PAIR_CONFIG
+from tests.evals.test_pairwise import SUITE as PAIR_SUITE
+from tests.evals.workspaces import eval_workspace
+from tests.gateway.call_spy import spy_on_calls
+from tests.gateway.test_recall import workspace_for
+from veteran.cli import cli
+from veteran.evals.runner import run_suite
+from veteran.evals.suite import load_suite
+from veteran.gateway import running
+from veteran.store import Store, TrajectoryFilter
+from veteran.testing.fake_upstream import FakeUpstream
+from veteran.workspace import Workspace
+
+TRIAGE = """
+variants = ["triage:strong", "triage:weak"]
+[dataset]
+file = "evals/tickets.jsonl"
+limit = 12
+[graders.label]
+type = "normalized"
+"""
+
+
+def _stored(ws: Workspace, ids: list[str]) -> list[str]:
+    """Which of `ids` the store holds, each once."""
+    store = Store.open(ws.database_url(ws.load_config()))
+    try:
+        found = [t.id for t in store.export(TrajectoryFilter()) if t.id in set(ids)]
+    finally:
+        store.close()
+    assert len(found) == len(set(found))
+    return found
+
+
+def test_an_eval_run_calls_through_the_one_path(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = eval_workspace(tmp_path, suites={"triage": TRIAGE})
+    config = ws.load_config()
+    store = Store.open(ws.database_url(config))
+
+    async def run() -> None:
+        async with running(config, store, ws) as gateway:
+            await run_suite(gateway, ws, load_suite(ws.path, "triage", config), use_cache=False)
+
+    try:
+        with spy_on_calls(monkeypatch) as spy:
+            asyncio.run(run())
+    finally:
+        store.close()
+    assert len(spy.calls) == 12 * 2  # every (sample, variant)
+    assert spy.model_calls >= len(spy.calls) and spy.outside == 0
+    assert sorted(_stored(ws, spy.trajectory_ids)) == sorted(spy.trajectory_ids)
+
+
+def test_a_pairwise_judge_calls_through_the_one_path(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = write_workspace(tmp_path / "ws", PAIR_CONFIG)
+    (ws.path / "evals").mkdir()
+    (ws.path / "evals" / "pair.toml").write_text(PAIR_SUITE.replace(
+        '[graders.exact]\ntype = "exact"\n', ""))
+    (ws.path / "evals" / "data.jsonl").write_text("".join(
+        json.dumps({"id": f"s{i}", "input": f"q {i}", "target": "alpha answer"}) + "\n"
+        for i in range(5)))
+    runner = CliRunner()
+    with spy_on_calls(monkeypatch) as spy:
+        ran = runner.invoke(cli, ["eval", "run", "pair", "-w", str(ws.path)],
+                            catch_exceptions=False)
+        assert ran.exit_code == 0, ran.output
+        assert len(spy.calls) == 10 + 10  # 5 samples x 2 variants, each graded by the judge
+        judged = runner.invoke(cli, ["eval", "pairwise", "pair", "--grader", "prefer",
+                                     "--baseline", "f:omega", "--candidate", "f:alpha",
+                                     "-w", str(ws.path)], catch_exceptions=False)
+        assert judged.exit_code == 0, judged.output
+    judge_calls = [c for c in spy.calls if c.record.tags.get("eval_role") == "judge"]
+    assert len(judge_calls) == 10 + 5 and spy.outside == 0  # the run's, then the verdicts
+    assert sorted(_stored(ws, spy.trajectory_ids)) == sorted(spy.trajectory_ids)
+
+
+def test_a_semantic_cache_hit_takes_the_one_path(tmp_path: Path, upstream: FakeUpstream,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace_for(tmp_path, upstream)
+    body = {"model": "faq", "messages": [{"role": "user", "content": "How long is shipping?"}]}
+    with spy_on_calls(monkeypatch) as spy, serve(ws) as server:
+        first = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=30)
+        assert first.headers["x-veteran-cache"] == "miss"
+        second = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=30)
+        for _ in range(50):  # the first answer is kept in the cache off the event loop
+            if second.headers.get("x-veteran-cache") == "hit":
+                break
+            asyncio.run(asyncio.sleep(0.1))
+            second = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=30)
+        assert second.headers["x-veteran-cache"] == "hit"
+        assert second.json()["choices"] == first.json()["choices"]
+    hits = [c for c in spy.calls if c.record.cached]
+    assert len(hits) == 1 and hits[0].record.id == second.headers["x-veteran-trajectory-id"]
+    assert spy.model_calls == len(spy.calls) - 1 and spy.outside == 0  # the hit called no model
+    assert sorted(_stored(ws, spy.trajectory_ids)) == sorted(spy.trajectory_ids)
