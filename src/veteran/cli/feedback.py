@@ -5,7 +5,7 @@ import orjson
 
 from veteran.cli.options import workspace_option
 from veteran.cli.store import open_store
-from veteran.gateway.feedback import parse_feedback
+from veteran.gateway import parse_feedback
 
 
 @click.group()

@@ -15,6 +15,7 @@ from veteran.gateway.call import (
     cost,
 )
 from veteran.gateway.core import Gateway, Job, poll_switches, running
+from veteran.gateway.feedback import parse_feedback
 from veteran.gateway.resilience import UPSTREAM_FAILURES
 from veteran.gateway.routing import Route
 from veteran.gateway.server import UVICORN_OPTIONS
@@ -34,6 +35,7 @@ __all__ = [
     "Route",
     "cost",
     "create_app",
+    "parse_feedback",
     "poll_switches",
     "running",
 ]
