@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +20,10 @@ from tests.evals.workspaces import eval_workspace
 from tests.gateway.call_spy import spy_on_calls
 from tests.gateway.test_recall import workspace_for
 from veteran.cli import cli
+from veteran.errors import HTTPError
 from veteran.evals.runner import run_suite
 from veteran.evals.suite import load_suite
-from veteran.gateway import running
+from veteran.gateway import Answer, CachedAnswer, Call, running
 from veteran.store import Store, TrajectoryFilter
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.workspace import Workspace
@@ -110,3 +112,79 @@ def test_a_semantic_cache_hit_takes_the_one_path(tmp_path: Path, upstream: FakeU
     assert len(hits) == 1 and hits[0].record.id == second.headers["x-veteran-trajectory-id"]
     assert spy.model_calls == len(spy.calls) - 1 and spy.outside == 0  # the hit called no model
     assert sorted(_stored(ws, spy.trajectory_ids)) == sorted(spy.trajectory_ids)
+
+
+MOCK = """
+[providers.m]
+kind = "mock"
+[functions.f.variants.a]
+model = "m/x"
+"""
+
+
+class _Redact:
+    """A hook as a policy would be: rewrites what the provider sees, refuses one word."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def before(self, call: Call) -> None:
+        text = call.body["messages"][-1]["content"]
+        if "forbidden" in text:
+            raise HTTPError("refused by a rule")
+        call.body = {**call.body, "messages": [{"role": "user",
+                                                "content": text.replace("secret", "[X]")}]}
+
+    async def after(self, call: Call, response: dict[str, Any]) -> None:
+        self.seen.append(response["choices"][0]["message"]["content"])
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.kept: dict[str, Answer] = {}
+
+    def get(self, call: Call) -> CachedAnswer | None:
+        found = self.kept.get(call.body["messages"][-1]["content"])
+        if found is None:
+            return None
+        return CachedAnswer(found.response, found.cost, found.latency_ms, {"from": "test"})
+
+    def put(self, call: Call, answer: Answer) -> None:
+        self.kept[call.body["messages"][-1]["content"]] = answer
+
+
+def _ask(text: str) -> dict[str, Any]:
+    return {"model": "f", "messages": [{"role": "user", "content": text}]}
+
+
+def test_hooks_and_a_callers_cache_stand_in_the_path(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path / "ws", MOCK)
+    config = ws.load_config()
+    store = Store.open(ws.database_url(config))
+    hook, cache = _Redact(), _Cache()
+
+    async def run() -> list[str]:
+        async with running(config, store, ws) as gateway:
+            gateway.hooks.append(hook)
+            answer = await gateway.call(gateway.prepare(_ask("my secret")), cache=cache)
+            assert answer.response["choices"][0]["message"]["content"] == "echo: my [X]"
+            assert not answer.cached
+            again = gateway.prepare(_ask("my secret"))
+            assert (await gateway.call(again, cache=cache)).cached
+            refused = gateway.prepare(_ask("forbidden"))
+            with pytest.raises(HTTPError, match="refused by a rule"):
+                await gateway.call(refused, cache=cache)
+            provider = gateway.providers["m"]
+            assert [r.body["messages"][-1]["content"] for r in provider.requests  # type: ignore[attr-defined]
+                    ] == ["my [X]"]  # the hit and the refusal called no model
+            return [again.record.id, refused.record.id]
+
+    try:
+        hit_id, refused_id = asyncio.run(run())
+        assert hook.seen == ["echo: my [X]"]
+        stored = {t.id: t for t in store.export(TrajectoryFilter())}
+    finally:
+        store.close()
+    assert len(stored) == 3  # one per call: answered, answered from the cache, refused
+    assert stored[hit_id].cached and stored[hit_id].cost == 0.0
+    assert stored[refused_id].status == "error" and stored[refused_id].error == "refused by a rule"

@@ -234,7 +234,11 @@ async def run_stream(gateway: Gateway, call: Call) -> AnswerStream:
 async def _before(gateway: Gateway, call: Call) -> Recalled | None:
     """The hooks, then the function's recall: a semantic-cache hit, or memory put into the
     prompt (the trajectory keeps the request as the caller sent it, and what was added)."""
-    await gateway.run_before(call)
+    try:
+        await gateway.run_before(call)
+    except HTTPError as refused:  # a rule refused the call: on the record, like any failure
+        await _failed(gateway, call, refused)
+        raise
     function = call.route.function
     if not call.recall or function is None or not gateway.recall.wants(function):
         return None
