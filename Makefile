@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench climb lint typecheck docs clean
+.PHONY: run test bench climb lint typecheck imports docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# The rooms' layers ([tool.importlinter] in pyproject.toml; tests/test_layers.py runs it too).
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 
 docs: $(STAMP)
 	$(PY) -m veteran.cli.reference > docs/cli.md

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 from tickets import generate  # noqa: E402
 
 from veteran.datasets.types import Example  # noqa: E402
+from veteran.models import MANIFEST  # noqa: E402
 from veteran.providers.base import ModelRequest  # noqa: E402
 from veteran.providers.local import LocalProvider, LocalSettings  # noqa: E402
-from veteran.providers.owned import MANIFEST  # noqa: E402
 from veteran.train.recipes.classifier import ClassifierRecipe  # noqa: E402
 from veteran.train.types import TrainJob  # noqa: E402
 

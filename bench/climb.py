@@ -54,10 +54,10 @@ from veteran.evals.stats import mean_ci  # noqa: E402
 from veteran.evals.suite import load_suite  # noqa: E402
 from veteran.gateway import Gateway, create_app  # noqa: E402
 from veteran.gateway.server import UVICORN_OPTIONS  # noqa: E402
+from veteran.models import Registry  # noqa: E402
 from veteran.store import Store  # noqa: E402
 from veteran.testing.server import ServerThread  # noqa: E402
 from veteran.train import train_model  # noqa: E402
-from veteran.train.registry import Registry  # noqa: E402
 from veteran.workspace import Workspace  # noqa: E402
 
 HERE = Path(__file__).parent

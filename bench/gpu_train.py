@@ -33,10 +33,10 @@ from tickets import SFT_EPOCHS  # noqa: E402
 
 from veteran.datasets import Filters  # noqa: E402
 from veteran.evals.graders import normalize  # noqa: E402
+from veteran.models import Registry  # noqa: E402
 from veteran.store import Store  # noqa: E402
 from veteran.train import train_model  # noqa: E402
 from veteran.train.recipes import _hf  # noqa: E402
-from veteran.train.registry import Registry  # noqa: E402
 from veteran.train.types import Progress  # noqa: E402
 from veteran.workspace import Workspace  # noqa: E402
 

@@ -3,11 +3,19 @@
 Every error names the file and the dotted key (`veteran.toml: functions.triage.variants.big.model:
 unknown provider 'up'`). Provider tables are validated by the `Settings` class of their provider
 kind, so a plugin's own keys are checked as strictly as the built-in ones.
+
+This module is at the bottom of the package: it imports no other room. So the settings every
+provider shares (`ProviderSettings` and its parts) are defined here, and a kind's own `Settings`
+class is found through the `veteran.providers` entry-point group, the one every provider (built
+in or a plugin) registers in, without importing `veteran.providers`. `veteran.providers.base`
+re-exports the settings for plugin authors.
 """
 
 from __future__ import annotations
 
 import tomllib
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,15 +31,82 @@ from pydantic import (
 )
 
 from veteran.errors import ConfigError
-from veteran.providers.base import ProviderSettings
-from veteran.providers.registry import kinds, provider_class
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MetricType = Literal["boolean", "float", "label", "comment", "demonstration"]
+PROVIDER_GROUP = "veteran.providers"  # the entry-point group of provider classes
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Providers: the settings every kind shares; a kind's `Settings` subclass adds its own keys.
+
+
+class ModelInfo(_Strict):
+    """A model a provider offers, with optional prices in currency units per million tokens."""
+
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class RetrySettings(_Strict):
+    """`[providers.NAME.retry]`: how failed calls to a provider are retried (gateway/resilience.py).
+    Only retryable failures are retried: no connection, 429, 500, 502, 503, 504, 529."""
+
+    max_retries: int = Field(default=2, ge=0, le=10)
+    backoff_initial: float = Field(default=0.25, gt=0, le=60)  # seconds before the first retry
+    backoff_max: float = Field(default=8.0, gt=0, le=600)  # cap of the doubling backoff
+    # A Retry-After longer than this is not waited for: the call moves on to the fallbacks.
+    retry_after_max: float = Field(default=30.0, ge=0, le=3600)
+
+
+class BreakerSettings(_Strict):
+    """`[providers.NAME.breaker]`: after `failures` failed calls in a row the provider is marked
+    down for `cooldown` seconds; then one probe call decides whether it is back."""
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    cooldown: float = Field(default=30.0, gt=0, le=86400)
+
+
+class ProviderSettings(_Strict):
+    """Settings shared by every provider; a provider's own `Settings` subclass adds its keys."""
+
+    kind: str
+    models: dict[str, ModelInfo] = Field(default_factory=dict)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+
+    def knows_model(self, name: str) -> bool:
+        """Whether `PROVIDER/name` is servable. Default: any (remote servers know their own)."""
+        return True
+
+    def model_names(self) -> list[str]:
+        """Models listed by `GET /v1/models` for this provider."""
+        return sorted(self.models)
+
+
+@cache
+def provider_entry_points() -> dict[str, EntryPoint]:
+    """The installed provider kinds (`veteran.providers` entry points), by kind; read once."""
+    return {ep.name: ep for ep in entry_points(group=PROVIDER_GROUP)}
+
+
+def provider_kinds() -> list[str]:
+    """Every provider kind that is installed."""
+    return sorted(provider_entry_points())
+
+
+def provider_settings_class(kind: str) -> type[ProviderSettings]:
+    """The `Settings` class of the provider registered for `kind`; `KeyError` when no installed
+    package provides it. Loading the entry point imports the provider's module: a plugin is
+    found at run time, which is what lets this module stay below the providers."""
+    cls = provider_entry_points()[kind].load()
+    settings = getattr(cls, "Settings", None)
+    if not (isinstance(settings, type) and issubclass(settings, ProviderSettings)):
+        raise TypeError(f"entry point {PROVIDER_GROUP}:{kind} has no ProviderSettings `Settings`")
+    return settings
 
 
 class FewshotConfig(_Strict):
@@ -284,16 +359,17 @@ def _provider_settings(name: str, table: Any, shown: str,
     if not isinstance(table, dict):
         raise ConfigError(shown, key, "must be a table")
     kind = table.get("kind")
+    installed = ", ".join(provider_kinds())
     if not isinstance(kind, str):
-        raise ConfigError(shown, f"{key}.kind", f"required; one of {', '.join(kinds())}")
+        raise ConfigError(shown, f"{key}.kind", f"required; one of {installed}")
     try:
-        cls = provider_class(kind)
+        settings = provider_settings_class(kind)
     except KeyError:
         raise ConfigError(
-            shown, f"{key}.kind", f"unknown provider kind {kind!r}; installed: {', '.join(kinds())}"
+            shown, f"{key}.kind", f"unknown provider kind {kind!r}; installed: {installed}"
         ) from None
     try:
-        return cls.Settings.model_validate(table, context={"folder": folder})
+        return settings.model_validate(table, context={"folder": folder})
     except ValidationError as exc:
         raise _config_error(exc, shown, prefix=("providers", name)) from None
 

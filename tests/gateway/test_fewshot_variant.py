@@ -21,7 +21,7 @@ from veteran.errors import ConfigError
 from veteran.gateway import Gateway
 from veteran.gateway.fewshot import FewshotCaller
 from veteran.gateway.resilience import Caller
-from veteran.providers.owned import MANIFEST
+from veteran.models import MANIFEST
 from veteran.store import Store
 from veteran.testing.embedder import HashEmbedder
 from veteran.testing.server import ServerThread

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from anthropic.types import ToolParam
 
-from veteran.providers import shapes
+from veteran.protocols import shapes
 from veteran.providers.mock import MockProvider
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import ServerThread

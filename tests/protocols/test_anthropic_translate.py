@@ -19,6 +19,7 @@ from veteran.errors import (
     UpstreamTimeout,
 )
 from veteran.gateway.assemble import StreamAssembler
+from veteran.protocols import shapes
 from veteran.protocols.anthropic import (
     ChunkDecoder,
     MessageStreamRenderer,
@@ -28,7 +29,6 @@ from veteran.protocols.anthropic import (
     to_openai_completion,
     to_openai_request,
 )
-from veteran.providers import shapes
 from veteran.providers.sse import SSEDecoder
 
 TOOL = {"name": "get_weather", "description": "Weather in a city",

@@ -41,7 +41,7 @@ def test_complete_and_stream(upstream: FakeUpstream) -> None:
 
 @dataclass
 class Answer:
-    """What `_rejection` reads of an `http1.Response`."""
+    """What `_rejection` reads of an `http.Response`."""
 
     status: int
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)

@@ -19,7 +19,7 @@ from safetensors.numpy import load_file
 from tests.conftest import serve, write_workspace
 from veteran.datasets.types import Example
 from veteran.memory.embed import MINILM, MINILM_INT8, MiniLMEmbedder
-from veteran.providers.owned import MANIFEST
+from veteran.models import MANIFEST
 from veteran.testing.embedder import HashEmbedder
 from veteran.train.recipes._hf import RecipeError
 from veteran.train.recipes.classifier import ClassifierRecipe

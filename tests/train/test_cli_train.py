@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from tests.conftest import write_workspace
 from tests.train.test_job import CONFIG, FakeRecipe, _trajectories
 from veteran.cli.train import parse_params, train
+from veteran.models import Registry
 from veteran.store import Store
 from veteran.train.recipes import RECIPES
-from veteran.train.registry import Registry
 from veteran.workspace import Workspace
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from veteran.datasets.types import Example
-from veteran.providers.owned import FewshotExamples
+from veteran.models import FewshotExamples
 from veteran.testing.embedder import HashEmbedder
 from veteran.train.recipes._hf import RecipeError
 from veteran.train.recipes.fewshot import FewshotRecipe

@@ -14,11 +14,11 @@ import pytest
 from tests.conftest import write_workspace
 from veteran.datasets import Filters, read_manifest
 from veteran.errors import VeteranError
+from veteran.models import Registry
 from veteran.store import Store, TrajectoryFilter, new_id
 from veteran.train import recipes
 from veteran.train.job import TrainingStopped, train_model
 from veteran.train.recipes import RECIPES, load_recipe
-from veteran.train.registry import Registry
 from veteran.train.types import ModelKind, Progress, TrainJob, TrainResult
 from veteran.types import TrajectoryRecord
 from veteran.workspace import Workspace
@@ -267,3 +267,13 @@ def test_recipes_are_loaded_by_name() -> None:
     with pytest.raises(VeteranError,
                        match="recipes: classifier, dpo, fake, fake-env, fake-labels, fewshot"):
         load_recipe("nope")
+
+
+def test_the_public_names_of_train() -> None:
+    import veteran.train as train
+
+    assert train.__all__ == sorted(train.__all__)
+    for name in train.__all__:
+        assert getattr(train, name) is not None, name
+    with pytest.raises(AttributeError):
+        train.nope  # noqa: B018

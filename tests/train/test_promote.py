@@ -25,11 +25,11 @@ from tests.evals.workspaces import RULES, TICKETS, eval_workspace
 from veteran.cli.models import models
 from veteran.config import load_config
 from veteran.errors import VeteranError
+from veteran.models import Lineage, ModelRecord, Registry
 from veteran.providers import registry as providers
 from veteran.providers.mock import MockProvider, MockSettings
 from veteran.store import Store
 from veteran.train.promote import PromotionRefused, new_weights, promote, rollback
-from veteran.train.registry import Lineage, ModelRecord, Registry
 from veteran.train.types import ModelKind, TrainResult
 from veteran.workspace import Workspace
 

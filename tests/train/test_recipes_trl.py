@@ -222,7 +222,7 @@ def test_a_model_trains_on_top_of_an_owned_one_and_loads_through_it(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from veteran.providers import owned
+    from veteran.models import format as owned
 
     sft_dir, _, _ = sft_run
     models = tmp_path / "models"

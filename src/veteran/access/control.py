@@ -17,9 +17,8 @@ from veteran.access.auth import OPEN, KeyRing, Principal, is_loopback
 from veteran.access.keys import Limits, active_keys
 from veteran.access.limits import DAY, Limiter, Ticket, estimate
 from veteran.access.limits import admit as reserve
-from veteran.config import Config
+from veteran.config import Config, ModelInfo
 from veteran.errors import VeteranError
-from veteran.providers.base import ModelInfo
 from veteran.store import Store
 from veteran.store.ids import id_floor, id_ms
 from veteran.store.schema import trajectories

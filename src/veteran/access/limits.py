@@ -30,8 +30,8 @@ from typing import Any
 import orjson
 
 from veteran.access.keys import Limits
+from veteran.config import ModelInfo
 from veteran.errors import RateLimited
-from veteran.providers.base import ModelInfo
 from veteran.types import TrajectoryRecord
 
 WINDOW = 60.0

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
+from veteran.models import ModelRecord, Registry
 from veteran.train.promote import PromotionRefused, promote, rollback
-from veteran.train.registry import ModelRecord, Registry
 from veteran.workspace import Workspace
 
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import math
 import threading
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -22,9 +22,11 @@ from veteran.config import Config
 from veteran.datasets.types import Example
 from veteran.envs.environment import MODEL_GRADERS, EnvError, Environment, Reward, output_of
 from veteran.evals.types import Complete, Sample
-from veteran.train.types import RewardFunc
 
 T = TypeVar("T")
+# TRL's reward-function shape: (prompts, completions, **dataset columns) -> one float each.
+# Defined here, where environments make them; `veteran.train` consumes them.
+RewardFunc = Callable[..., list[float]]
 COMBINED = "reward"
 CONCURRENCY = 16  # completions graded at once (judge calls in flight)
 

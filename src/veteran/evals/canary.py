@@ -38,7 +38,7 @@ from veteran.evals import report
 from veteran.evals.runner import run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
-from veteran.providers.http1 import ConnectionPool, Timeouts, header_block
+from veteran.http import ConnectionPool, Timeouts, header_block
 from veteran.store import Store, new_id
 from veteran.store.schema import canary_points
 from veteran.types import now

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from veteran.config import Config, FewshotConfig
 from veteran.errors import ConfigError, HTTPError, VeteranError
 from veteran.gateway.resilience import Caller, Stream
+from veteran.models import FewshotExamples, embedder_named, input_text, read_manifest
 from veteran.providers.base import Provider
-from veteran.providers.owned import FewshotExamples, embedder_named, input_text, read_manifest
 
 if TYPE_CHECKING:
     from veteran.gateway.recall import Recall

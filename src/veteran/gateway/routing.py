@@ -8,8 +8,8 @@ from typing import Any
 
 from veteran.config import Config, FewshotConfig, VariantConfig
 from veteran.errors import BadRequest, NotFound
+from veteran.http import Timeouts
 from veteran.providers.base import ModelInfo, Provider
-from veteran.providers.http1 import Timeouts
 
 
 @dataclass(frozen=True, slots=True)

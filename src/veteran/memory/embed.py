@@ -18,21 +18,20 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import orjson
 
+from veteran import http
 from veteran.errors import ConfigError, UpstreamError, VeteranError
 from veteran.memory.types import Vectors
-from veteran.providers import http1
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
     from veteran.config import Config
     from veteran.memory.types import Embedder
-    from veteran.providers.openai import OpenAISettings
 
 MINILM = "all-MiniLM-L6-v2"
 MINILM_INT8 = f"{MINILM}-int8"  # the int8-quantized encoder: faster, other vectors (see onnx.py)
@@ -132,6 +131,34 @@ class MiniLMEmbedder:
         return out
 
 
+@runtime_checkable
+class OpenAICompatible(Protocol):
+    """What the embedder reads of an OpenAI-compatible provider's settings (`kind = "openai"`,
+    `veteran.providers.openai.OpenAISettings`): named here because memory sits below the
+    providers and does not import them."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def api_key_env(self) -> str | None: ...
+    @property
+    def api_key_header(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def query(self) -> dict[str, str]: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def total_timeout(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+
+
 class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible provider (`kind = "openai"` in veteran.toml).
 
@@ -143,7 +170,7 @@ class OpenAIEmbedder:
 
     batch = 256  # inputs per request, well under OpenAI's 2048
 
-    def __init__(self, provider: str, settings: OpenAISettings, model: str,
+    def __init__(self, provider: str, settings: OpenAICompatible, model: str,
                  *, dim: int | None = None) -> None:
         self.provider = provider
         self.settings = settings
@@ -152,7 +179,7 @@ class OpenAIEmbedder:
         self._dim = dim
         self._counter = MiniLMEmbedder()
         self._headers: bytes | None = None
-        self._pool: http1.ConnectionPool | None = None
+        self._pool: http.ConnectionPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -181,14 +208,14 @@ class OpenAIEmbedder:
                     headers["api-key"] = key
                 else:
                     headers["Authorization"] = f"Bearer {key}"
-            self._headers = http1.header_block(headers)
+            self._headers = http.header_block(headers)
         return self._headers
 
-    def _new_pool(self) -> http1.ConnectionPool:
+    def _new_pool(self) -> http.ConnectionPool:
         cfg = self.settings
-        return http1.ConnectionPool(
+        return http.ConnectionPool(
             cfg.base_url, max_connections=min(cfg.max_connections, 16),
-            timeouts=http1.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
+            timeouts=http.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
         )
 
     async def aembed(self, texts: Sequence[str]) -> Vectors:
@@ -212,7 +239,7 @@ class OpenAIEmbedder:
             await self._pool.close()
             self._pool = None
 
-    async def _embed_with(self, pool: http1.ConnectionPool, texts: Sequence[str]) -> Vectors:
+    async def _embed_with(self, pool: http.ConnectionPool, texts: Sequence[str]) -> Vectors:
         parts = [await self._request(pool, list(texts[i:i + self.batch]))
                  for i in range(0, len(texts), self.batch)]
         if not parts:
@@ -221,7 +248,7 @@ class OpenAIEmbedder:
         self._dim = self._dim or int(vectors.shape[1])
         return vectors
 
-    async def _request(self, pool: http1.ConnectionPool, texts: list[str]) -> Any:
+    async def _request(self, pool: http.ConnectionPool, texts: list[str]) -> Any:
         query = f"?{_urlencode(self.settings.query)}" if self.settings.query else ""
         body = orjson.dumps({"model": self.model, "input": texts, "encoding_format": "float"})
         where = f"embeddings provider {self.provider!r}"
@@ -230,7 +257,7 @@ class OpenAIEmbedder:
                                     body) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except http1.HTTPClientError as exc:
+        except http.HTTPClientError as exc:
             raise UpstreamError(f"{where} failed: {exc}") from None
         if status >= 400:
             raise UpstreamError(f"{where} answered HTTP {status}", upstream_status=status)
@@ -262,9 +289,7 @@ def default_embedder(config: Config) -> Embedder:
     if not model or settings is None:
         raise ConfigError("veteran.toml", "memory.embedder",
                           f"{name!r} is neither \"local\" nor PROVIDER/MODEL of a known provider")
-    from veteran.providers.openai import OpenAISettings
-
-    if not isinstance(settings, OpenAISettings):
+    if settings.kind != "openai" or not isinstance(settings, OpenAICompatible):
         raise ConfigError("veteran.toml", "memory.embedder",
                           f"provider {provider!r} is of kind {settings.kind!r}; embeddings "
                           "need kind \"openai\"")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, field_validator
 
+from veteran import http
 from veteran.errors import (
     StreamInterrupted,
     UpstreamError,
@@ -23,7 +24,6 @@ from veteran.errors import (
     VeteranError,
 )
 from veteran.protocols.anthropic import ChunkDecoder, to_anthropic_request, to_openai_completion
-from veteran.providers import http1
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings, rejection
 from veteran.providers.sse import SSEDecoder
 
@@ -59,7 +59,7 @@ class AnthropicProvider(Provider):
         super().__init__(name, settings)
         assert isinstance(settings, AnthropicSettings)
         self.config = settings
-        self._pool: http1.ConnectionPool | None = None
+        self._pool: http.ConnectionPool | None = None
         self._key: str | None = None
         self._headers = b""
 
@@ -77,12 +77,12 @@ class AnthropicProvider(Provider):
         if self._key:
             headers["x-api-key"] = self._key
         try:
-            self._headers = http1.header_block(headers)
+            self._headers = http.header_block(headers)
         except ValueError:
             raise VeteranError(f"provider {self.name!r}: a header contains a line break") from None
-        self._pool = http1.ConnectionPool(
+        self._pool = http.ConnectionPool(
             cfg.base_url, max_connections=cfg.max_connections,
-            timeouts=http1.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
+            timeouts=http.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
         )
 
     async def close(self) -> None:
@@ -90,7 +90,7 @@ class AnthropicProvider(Provider):
             await self._pool.close()
             self._pool = None
 
-    def _post(self, request: ModelRequest, stream: bool) -> http1.RequestContext:
+    def _post(self, request: ModelRequest, stream: bool) -> http.RequestContext:
         # translated first: a request Anthropic cannot take is a 400 before any connection
         body = to_anthropic_request(
             {**request.body, "stream": stream}, request.model, self.config.default_max_tokens
@@ -107,9 +107,9 @@ class AnthropicProvider(Provider):
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self._rejection(resp, raw)
-        except (http1.ReadTimeout, http1.TotalTimeout):
+        except (http.ReadTimeout, http.TotalTimeout):
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
-        except http1.HTTPClientError as exc:
+        except http.HTTPClientError as exc:
             raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         try:
             answer = orjson.loads(raw)
@@ -138,15 +138,15 @@ class AnthropicProvider(Provider):
                     for event in sse.close():
                         for chunk in self._chunks(decoder, event.event, event.data):
                             yield chunk
-        except (http1.ReadTimeout, http1.TotalTimeout) as exc:
+        except (http.ReadTimeout, http.TotalTimeout) as exc:
             if not started:
                 raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
             raise StreamInterrupted(f"provider {self.name!r} stream timed out: {exc}") from None
-        except http1.ConnectionClosed:
+        except http.ConnectionClosed:
             if not started:
                 raise UpstreamError(f"provider {self.name!r} closed the connection") from None
             raise StreamInterrupted(f"provider {self.name!r} stream was cut") from None
-        except http1.HTTPClientError as exc:
+        except http.HTTPClientError as exc:
             raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         if not decoder.finished:
             raise StreamInterrupted(
@@ -166,7 +166,7 @@ class AnthropicProvider(Provider):
         except StreamInterrupted as exc:
             raise StreamInterrupted(f"provider {self.name!r}: {self._scrub(exc.message)}") from None
 
-    def _rejection(self, resp: http1.Response, raw: bytes) -> Exception:
+    def _rejection(self, resp: http.Response, raw: bytes) -> Exception:
         return rejection(self.name, resp, raw, _message, self._scrub)
 
     def _scrub(self, text: str) -> str:

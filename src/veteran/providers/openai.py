@@ -2,8 +2,8 @@
 Ollama, llama.cpp server, ...).
 
 The upstream URL comes only from the config (`base_url`); nothing in a request can change it.
-Calls go through `http1.ConnectionPool` (keep-alive, streams read as they arrive, never
-buffered whole); see http1.py for why not aiohttp or httpx.
+Calls go through `veteran.http.ConnectionPool` (keep-alive, streams read as they arrive, never
+buffered whole); see `veteran/http/client.py` for why not aiohttp or httpx.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 import orjson
 from pydantic import Field, field_validator
 
+from veteran import http
 from veteran.errors import (
     StreamInterrupted,
     UpstreamError,
     UpstreamTimeout,
     VeteranError,
 )
-from veteran.providers import http1
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings, rejection
 from veteran.providers.sse import SSEDecoder
 
@@ -58,7 +58,7 @@ class OpenAIProvider(Provider):
         super().__init__(name, settings)
         assert isinstance(settings, OpenAISettings)
         self.config = settings
-        self._pool: http1.ConnectionPool | None = None
+        self._pool: http.ConnectionPool | None = None
         self._key: str | None = None
         self._headers = b""
         query = f"?{urlencode(settings.query)}" if settings.query else ""
@@ -80,12 +80,12 @@ class OpenAIProvider(Provider):
             else:
                 headers["Authorization"] = f"Bearer {self._key}"
         try:
-            self._headers = http1.header_block(headers)
+            self._headers = http.header_block(headers)
         except ValueError:
             raise VeteranError(f"provider {self.name!r}: a header contains a line break") from None
-        self._pool = http1.ConnectionPool(
+        self._pool = http.ConnectionPool(
             cfg.base_url, max_connections=cfg.max_connections,
-            timeouts=http1.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
+            timeouts=http.Timeouts(cfg.connect_timeout, cfg.read_timeout, cfg.total_timeout),
         )
 
     async def close(self) -> None:
@@ -93,7 +93,7 @@ class OpenAIProvider(Provider):
             await self._pool.close()
             self._pool = None
 
-    def _post(self, request: ModelRequest, body: dict[str, Any]) -> http1.RequestContext:
+    def _post(self, request: ModelRequest, body: dict[str, Any]) -> http.RequestContext:
         if self._pool is None:
             raise UpstreamError(f"provider {self.name!r} is not started")
         return self._pool.request(
@@ -106,9 +106,9 @@ class OpenAIProvider(Provider):
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self._rejection(resp, raw)
-        except (http1.ReadTimeout, http1.TotalTimeout):
+        except (http.ReadTimeout, http.TotalTimeout):
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
-        except http1.HTTPClientError as exc:
+        except http.HTTPClientError as exc:
             raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         try:
             answer = orjson.loads(raw)
@@ -146,15 +146,15 @@ class OpenAIProvider(Provider):
                             chunk = self._chunk(event.data)
                             finished = finished or _has_finish(chunk)
                             yield chunk
-        except (http1.ReadTimeout, http1.TotalTimeout) as exc:
+        except (http.ReadTimeout, http.TotalTimeout) as exc:
             if not started:
                 raise UpstreamTimeout(f"provider {self.name!r} did not answer in time") from None
             raise StreamInterrupted(f"provider {self.name!r} stream timed out: {exc}") from None
-        except http1.ConnectionClosed:
+        except http.ConnectionClosed:
             if not started:
                 raise UpstreamError(f"provider {self.name!r} closed the connection") from None
             raise StreamInterrupted(f"provider {self.name!r} stream was cut") from None
-        except http1.HTTPClientError as exc:
+        except http.HTTPClientError as exc:
             raise UpstreamError(f"provider {self.name!r} failed: {exc}") from None
         if not done and not finished:
             raise StreamInterrupted(
@@ -175,7 +175,7 @@ class OpenAIProvider(Provider):
             raise StreamInterrupted(f"provider {self.name!r}: {self._scrub(message)}")
         return chunk
 
-    def _rejection(self, resp: http1.Response, raw: bytes) -> Exception:
+    def _rejection(self, resp: http.Response, raw: bytes) -> Exception:
         return rejection(self.name, resp, raw, _message, self._scrub)
 
     def _scrub(self, text: str) -> str:

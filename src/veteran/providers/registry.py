@@ -1,27 +1,20 @@
 """Find provider classes by `kind` through the `veteran.providers` entry-point group.
 
 Built-in providers (openai, local, mock) are declared in veteran's own `pyproject.toml` under the
-same group, so a third-party package adds a provider exactly the way veteran adds its own.
+same group, so a third-party package adds a provider exactly the way veteran adds its own. The
+group is read once, in `veteran.config` (which validates each provider table by its kind's
+`Settings` and must not import this room); this module adds the check that a kind names a
+`Provider`.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
-
+from veteran.config import PROVIDER_GROUP as GROUP
+from veteran.config import provider_entry_points as _entry_points
+from veteran.config import provider_kinds as kinds
 from veteran.providers.base import Provider
 
-GROUP = "veteran.providers"
-
-
-@cache
-def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
-def kinds() -> list[str]:
-    """Every provider kind that is installed."""
-    return sorted(_entry_points())
+__all__ = ["GROUP", "kinds", "provider_class"]
 
 
 def provider_class(kind: str) -> type[Provider]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 
-from veteran.providers import http1
+from veteran import http
 from veteran.store import Store, TrajectoryFilter
 from veteran.testing.server import wait_http
 
@@ -52,26 +52,26 @@ class CrashResult:
         return not self.missing and self.integrity == "ok" and self.reopened
 
 
-async def _one(pool: http1.ConnectionPool, done: list[str], seed: int) -> None:
+async def _one(pool: http.ConnectionPool, done: list[str], seed: int) -> None:
     delay = random.Random(seed).randint(0, 400)
     body = orjson.dumps({"model": "f", "stream": True, "messages": [
         {"role": "user", "content": f"fault:delay={delay} request {seed}"}]})
     try:
         async with pool.request("POST", "/v1/chat/completions",
-                                http1.header_block({"Content-Type": "application/json"}),
+                                http.header_block({"Content-Type": "application/json"}),
                                 body) as response:
             trajectory_id = dict(response.headers).get(b"x-veteran-trajectory-id", b"").decode()
             received = b"".join([chunk async for chunk in response.iter_chunks()])
         if response.status == 200 and received.endswith(b"data: [DONE]\n\n"):
             done.append(trajectory_id)
-    except http1.HTTPClientError:
+    except http.HTTPClientError:
         pass  # cut by the kill: not received in full, so not promised
 
 
 async def _load(url: str, process: subprocess.Popen[bytes], concurrency: int,
                 kill_after: int) -> tuple[list[str], int]:
-    pool = http1.ConnectionPool(url, max_connections=concurrency,
-                                timeouts=http1.Timeouts(connect=5, read=10, total=20))
+    pool = http.ConnectionPool(url, max_connections=concurrency,
+                               timeouts=http.Timeouts(connect=5, read=10, total=20))
     done: list[str] = []
     tasks = [asyncio.create_task(_one(pool, done, i)) for i in range(concurrency)]
     while len(done) < kill_after and not all(t.done() for t in tasks):

@@ -1,13 +1,13 @@
 """Training owned models: recipes turn a function's curated trajectories into a model, the
-registry keeps it with its lineage, and promotion makes it a variant after its eval gate (see
-docs/training.md).
+registry (`veteran.models`, below this room) keeps it with its lineage, and promotion makes it a
+variant after its eval gate (see docs/training.md).
 
 Errors: `PromotionRefused` (a `VeteranError`) when a model fails its gate; an unknown model is
 `veteran.errors.NotFound`; everything else a user can fix is a `VeteranError` saying what.
 
-Names other than the words of `types` are imported on first use: every recipe (and the
-datasets and envs rooms) imports `veteran.train.types`, and that must not import the job,
-promotion and registry modules, which import those rooms in turn.
+Names other than the words of `types` are imported on first use: every recipe imports
+`veteran.train.types`, and that must not import the job and promotion modules, which import
+the evals, datasets and envs rooms.
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ if TYPE_CHECKING:
     from veteran.train.job import JobSpec, TrainingStopped, train_model
     from veteran.train.promote import Promotion, PromotionRefused, Rollback, promote, rollback
     from veteran.train.recipes import RECIPES, load_recipe
-    from veteran.train.registry import Lineage, ModelRecord, Registry, StagedModel
 
 _LAZY = {
     "JobSpec": "job", "TrainingStopped": "job", "train_model": "job",
     "Promotion": "promote", "PromotionRefused": "promote", "Rollback": "promote",
     "promote": "promote", "rollback": "promote",
     "RECIPES": "recipes", "load_recipe": "recipes",
-    "Lineage": "registry", "ModelRecord": "registry", "Registry": "registry",
-    "StagedModel": "registry",
 }
 
 
@@ -42,18 +39,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "JobSpec",
-    "Lineage",
     "ModelKind",
-    "ModelRecord",
     "Progress",
     "Promotion",
     "PromotionRefused",
     "RECIPES",
     "Recipe",
-    "Registry",
     "RewardFunc",
     "Rollback",
-    "StagedModel",
     "TrainJob",
     "TrainResult",
     "TrainingStopped",

@@ -36,9 +36,9 @@ from veteran.datasets import (
     read_manifest,
 )
 from veteran.errors import VeteranError
+from veteran.models import Lineage, ModelRecord, Registry, StagedModel
 from veteran.store import Store
 from veteran.train.recipes import load_recipe
-from veteran.train.registry import Lineage, ModelRecord, Registry, StagedModel
 from veteran.train.types import Progress, Recipe, RewardFunc, TrainJob, TrainResult
 from veteran.workspace import Workspace
 

@@ -33,9 +33,9 @@ from veteran.evals.report import GateVerdict
 from veteran.evals.runner import run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
+from veteran.models import ModelRecord, Registry
 from veteran.store import Store
 from veteran.tomledit import function_table, toml_number, write_config
-from veteran.train.registry import ModelRecord, Registry
 from veteran.workspace import Workspace
 
 PROMOTION_VERSION = 1

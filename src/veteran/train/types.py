@@ -15,15 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 from veteran.datasets.types import Example, Kind
+from veteran.envs.rewards import RewardFunc as RewardFunc  # re-exported: a word of training
+from veteran.models import ModelKind as ModelKind  # re-exported: a word of training
 
-ModelKind = Literal["causal-lm", "classifier", "fewshot"]
 # What a recipe's dataset must hold (see `Recipe.needs`): one of the curation kinds.
 Needs = Kind
-# TRL's reward-function shape: (prompts, completions, **dataset columns) -> one float each.
-RewardFunc = Callable[..., list[float]]
 
 
 @dataclass(frozen=True, slots=True)

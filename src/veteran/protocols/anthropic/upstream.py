@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from veteran.errors import BadRequest, StreamInterrupted, Unsupported
-from veteran.providers import shapes
+from veteran.protocols import shapes
 
 FINISH_REASONS = {
     "end_turn": "stop",

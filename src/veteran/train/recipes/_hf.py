@@ -223,7 +223,7 @@ def quiet() -> Iterator[None]:
 def load_base(base_model: str | None) -> Base:
     """The built-in SmolLM2 (None or its name), a `.gguf` file, or a Hugging Face folder; bf16
     on a GPU, float32 on the CPU. The tokenizer gets a pad token (its EOS) when it has none."""
-    from veteran.providers import owned
+    from veteran.models import format as owned
     from veteran.providers.local import BUILTIN, builtin_location
 
     torch = require("torch")
@@ -273,7 +273,7 @@ def _owned_base(folder: Path, cuda: bool) -> Base:
     """An owned causal LM (say an sft-lora model, to train grpo on): its adapter merged into its
     own base, loaded as `load_base` loads that one. Named by its model id (the folder's name),
     which is how the new model's manifest finds it again, beside itself in `models/`."""
-    from veteran.providers import owned
+    from veteran.models import format as owned
 
     def base_of(name: str | None) -> tuple[Any, Any]:
         loaded = load_base(name)

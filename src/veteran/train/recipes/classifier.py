@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from veteran.datasets.types import Example
-from veteran.providers.owned import ClassifierModel, Head, Matrix, input_text
+from veteran.models import ClassifierModel, Head, Matrix, input_text
 from veteran.train.recipes._embedding import EmbeddingRecipe
 from veteran.train.recipes._hf import Param, RecipeError, resolve
 from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult

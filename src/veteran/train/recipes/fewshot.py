@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from veteran.providers.owned import FewshotExamples, input_text
+from veteran.models import FewshotExamples, input_text
 from veteran.train.recipes._embedding import EmbeddingRecipe
 from veteran.train.recipes._hf import Param, RecipeError, resolve
 from veteran.train.types import ModelKind, Needs, Progress, TrainJob, TrainResult

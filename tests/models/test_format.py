@@ -18,15 +18,15 @@ from tests.conftest import write_workspace
 from veteran.config import parse_config
 from veteran.errors import BadRequest, Unsupported, UpstreamError
 from veteran.memory.embed import MINILM, MiniLMEmbedder
-from veteran.providers.base import ModelRequest
-from veteran.providers.local import BUILTIN, LocalProvider, LocalSettings
-from veteran.providers.owned import (
+from veteran.models import (
     MANIFEST,
     ClassifierModel,
     FewshotExamples,
     Head,
     read_manifest,
 )
+from veteran.providers.base import ModelRequest
+from veteran.providers.local import BUILTIN, LocalProvider, LocalSettings
 
 QUEUES = {"billing": "a question about an invoice, a payment, a charge or a refund",
           "technical": "the app crashes, shows an error or a page does not load",

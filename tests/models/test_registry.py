@@ -12,14 +12,9 @@ import pytest
 
 import veteran
 from veteran.errors import NotFound, VeteranError
-from veteran.train import registry as registry_module
-from veteran.train.registry import (
-    RECORD_FILE,
-    Lineage,
-    ModelRecord,
-    Registry,
-    code_version,
-)
+from veteran.models import Lineage, ModelRecord, Registry, code_version
+from veteran.models import registry as registry_module
+from veteran.models.registry import RECORD_FILE
 from veteran.train.types import TrainResult
 
 MANIFEST = {"function": "triage", "format": "openai-sft", "filters": {"metric": "resolved"},
@@ -180,11 +175,9 @@ def test_the_code_version_names_the_git_commit_only_of_a_checkout(
         code_version.cache_clear()
 
 
-def test_the_public_names_of_train() -> None:
-    import veteran.train as train
+def test_the_public_names_of_models() -> None:
+    import veteran.models as models
 
-    assert train.__all__ == sorted(train.__all__)
-    for name in train.__all__:
-        assert getattr(train, name) is not None, name
-    with pytest.raises(AttributeError):
-        train.nope  # noqa: B018
+    assert models.__all__ == sorted(models.__all__)
+    for name in models.__all__:
+        assert getattr(models, name) is not None, name

@@ -15,6 +15,9 @@ WORKSPACE/models/
 A model is built in `.staging/` and moved into place by one rename once its record is
 written, so `models/MODEL_ID/` always holds a complete model. Model ids are valid variant
 names, so a promoted model is served as the variant `MODEL_ID` of its function.
+
+The registry sits below `veteran.train` (which fills it) beside the file format it shares with
+the `local` provider: it knows a recipe's result only by the fields it records (`Trained`).
 """
 
 from __future__ import annotations
@@ -28,20 +31,20 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-import veteran
 from veteran.errors import NotFound, VeteranError
-from veteran.train.types import ModelKind, TrainResult
+from veteran.models.format import MANIFEST, ModelKind
 
 MODELS_DIR = "models"
 STAGING_DIR = ".staging"
-RECORD_FILE = "veteran-model.json"
+RECORD_FILE = MANIFEST
 HISTORY_FILE = "history.jsonl"
 JOB_FILE = "job.json"
 CHECKPOINTS_DIR = "checkpoints"
@@ -54,8 +57,10 @@ Status = str  # "ready" | "promoted" | "refused" | "rolled-back"
 
 @functools.cache
 def code_version() -> tuple[str, str | None]:
-    """(veteran's version, the git commit it runs from, or None when not a git checkout)."""
-    package = Path(veteran.__file__).resolve().parent
+    """(veteran's version, the git commit it runs from, or None when not a git checkout).
+    The version is the installed distribution's: importing the `veteran` package for its
+    `__version__` would make this low room depend on everything the package's face imports."""
+    package = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
         try:
@@ -69,7 +74,28 @@ def code_version() -> tuple[str, str | None]:
     # is not that checkout's code: ask that git tracks this very file.
     tracked = git("ls-files", "--error-unmatch", "--", "__init__.py")
     commit = git("rev-parse", "HEAD") if tracked else None
-    return veteran.__version__, commit
+    try:
+        version = metadata.version("veteran")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        version = "unknown"
+    return version, commit
+
+
+class Trained(Protocol):
+    """What the registry records of a recipe's result (`veteran.train.TrainResult`)."""
+
+    @property
+    def kind(self) -> ModelKind: ...
+    @property
+    def base_model(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    @property
+    def history(self) -> Sequence[dict[str, float]]: ...
+    @property
+    def seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -206,8 +232,7 @@ class Registry:
                     out.append(staged)
         return out
 
-    def register(self, staged: StagedModel, result: TrainResult, lineage: Lineage
-                 ) -> ModelRecord:
+    def register(self, staged: StagedModel, result: Trained, lineage: Lineage) -> ModelRecord:
         """Write the record into the staged folder, drop its checkpoints, and move it into
         `models/MODEL_ID/` with one rename."""
         record = ModelRecord(

@@ -1,4 +1,6 @@
-"""Builders for the OpenAI chat-completions wire shapes that providers return."""
+"""Builders for the OpenAI chat-completions wire shapes: the gateway's internal format, which
+providers return and the translations in `protocols.anthropic` produce (so it lives here, below
+providers, and not in `providers`)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from veteran.providers import http1
+from veteran import http
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-HEADERS = http1.header_block({"Content-Type": "application/json"})
+HEADERS = http.header_block({"Content-Type": "application/json"})
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -56,7 +56,7 @@ async def echo_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 def test_keep_alive_reuses_one_connection_and_sends_path_and_host() -> None:
     async def test(url: str, connections: list[int]) -> None:
-        pool = http1.ConnectionPool(url)
+        pool = http.ConnectionPool(url)
         for _ in range(20):
             async with pool.request("POST", "/chat/completions?x=1", HEADERS, b"{}") as r:
                 assert r.status == 200
@@ -76,7 +76,7 @@ def test_a_pooled_connection_closed_by_the_server_is_retried_once() -> None:
         await writer.drain()
 
     async def test(url: str, connections: list[int]) -> None:
-        pool = http1.ConnectionPool(url)
+        pool = http.ConnectionPool(url)
         for _ in range(3):
             async with pool.request("POST", "/a", HEADERS, b"{}") as r:
                 assert await r.read() == b"ok"
@@ -99,7 +99,7 @@ def test_chunked_body_arrives_piece_by_piece() -> None:
         await writer.drain()
 
     async def test(url: str, _: list[int]) -> None:
-        pool = http1.ConnectionPool(url)
+        pool = http.ConnectionPool(url)
         async with pool.request("POST", "/s", HEADERS, b"{}") as r:
             pieces = r.iter_chunks()
             assert await anext(pieces) == b"first"  # before the server sent the rest
@@ -117,9 +117,9 @@ def test_cut_body_raises_connection_closed() -> None:
         await writer.drain()
 
     async def test(url: str, _: list[int]) -> None:
-        pool = http1.ConnectionPool(url)
+        pool = http.ConnectionPool(url)
         async with pool.request("POST", "/s", HEADERS, b"{}") as r:
-            with pytest.raises(http1.ConnectionClosed):
+            with pytest.raises(http.ConnectionClosed):
                 await r.read()
         await pool.close()
 
@@ -140,15 +140,15 @@ def test_read_and_total_timeouts() -> None:
             await asyncio.sleep(0.05)
 
     async def test_read(url: str, _: list[int]) -> None:
-        pool = http1.ConnectionPool(url, timeouts=http1.Timeouts(read=0.2, total=10))
-        with pytest.raises(http1.ReadTimeout):
+        pool = http.ConnectionPool(url, timeouts=http.Timeouts(read=0.2, total=10))
+        with pytest.raises(http.ReadTimeout):
             async with pool.request("POST", "/s", HEADERS, b"{}") as r:
                 await r.read()
         await pool.close()
 
     async def test_total(url: str, _: list[int]) -> None:
-        pool = http1.ConnectionPool(url, timeouts=http1.Timeouts(read=1, total=0.5))
-        with pytest.raises(http1.TotalTimeout):
+        pool = http.ConnectionPool(url, timeouts=http.Timeouts(read=1, total=0.5))
+        with pytest.raises(http.TotalTimeout):
             async with pool.request("POST", "/s", HEADERS, b"{}") as r:
                 await r.read()
         await pool.close()
@@ -159,8 +159,8 @@ def test_read_and_total_timeouts() -> None:
 
 def test_connect_error() -> None:
     async def main() -> None:
-        pool = http1.ConnectionPool("http://127.0.0.1:1/v1", timeouts=http1.Timeouts(connect=2))
-        with pytest.raises(http1.ConnectError):
+        pool = http.ConnectionPool("http://127.0.0.1:1/v1", timeouts=http.Timeouts(connect=2))
+        with pytest.raises(http.ConnectError):
             async with pool.request("POST", "/s", HEADERS, b"{}"):
                 pass
 
@@ -175,7 +175,7 @@ def test_releasing_early_closes_the_connection_and_frees_the_slot() -> None:
             await writer.drain()
 
     async def test(url: str, connections: list[int]) -> None:
-        pool = http1.ConnectionPool(url, max_connections=1)
+        pool = http.ConnectionPool(url, max_connections=1)
         for _ in range(3):  # with one slot, a leaked slot would hang the second request
             async with pool.request("POST", "/s", HEADERS, b"{}") as r:
                 assert await anext(r.iter_chunks()) == b"abc"
@@ -194,8 +194,8 @@ def test_invalid_http_is_a_protocol_error() -> None:
         await asyncio.sleep(1)
 
     async def test(url: str, _: list[int]) -> None:
-        pool = http1.ConnectionPool(url)
-        with pytest.raises(http1.ProtocolError):
+        pool = http.ConnectionPool(url)
+        with pytest.raises(http.ProtocolError):
             async with pool.request("POST", "/s", HEADERS, b"{}"):
                 pass
         await pool.close()
@@ -205,13 +205,20 @@ def test_invalid_http_is_a_protocol_error() -> None:
 
 def test_header_injection_is_refused() -> None:
     with pytest.raises(ValueError):
-        http1.header_block({"X-Evil": "a\r\nHost: elsewhere"})
+        http.header_block({"X-Evil": "a\r\nHost: elsewhere"})
 
 
 def test_https_url_gets_a_verifying_tls_context() -> None:
     async def main() -> None:
-        pool = http1.ConnectionPool("https://api.example.com/v1")
+        pool = http.ConnectionPool("https://api.example.com/v1")
         assert pool.ssl is not None and pool.ssl.check_hostname
         assert (pool.host, pool.port, pool.prefix) == ("api.example.com", 443, "/v1")
 
     asyncio.run(main())
+
+
+def test_the_public_names_of_http() -> None:
+    assert http.__all__ == sorted(http.__all__)
+    for name in http.__all__:
+        assert getattr(http, name) is not None, name
+    assert issubclass(http.ReadTimeout, http.HTTPClientError)

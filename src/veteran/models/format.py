@@ -1,6 +1,7 @@
-"""Owned models: the folders training recipes write (`WORKSPACE/models/MODEL_ID/`, see
-`veteran.train.types`), read here so that the recipes that write them and the code that serves
-them share one definition of each format.
+"""The owned-model file format: the folders training recipes write (`WORKSPACE/models/MODEL_ID/`,
+kept by `registry.py`), read here so that the recipes that write them (`veteran.train`) and the
+code that serves them (the `local` provider, `gateway/fewshot.py`) share one definition of each
+format. It sits below both, as does the registry.
 
 - `veteran-model.json` (the registry's): `version`, `id`, `kind`, `recipe`, `base_model`, ...
 - kind "classifier": `classifier.json` (embedder, input rule, labels per head) and
@@ -21,7 +22,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "veteran-model.json"
 MANIFEST_VERSION = 1
-KINDS = ("causal-lm", "classifier", "fewshot")
+ModelKind = Literal["causal-lm", "classifier", "fewshot"]
+KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
 INPUT_RULE = "last-user-message"
 CLASSIFIER_FILE = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
