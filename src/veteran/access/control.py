@@ -11,8 +11,6 @@ import asyncio
 from collections.abc import MutableMapping
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-
 from veteran.access.auth import OPEN, KeyRing, Principal, is_loopback
 from veteran.access.keys import Limits, active_keys
 from veteran.access.limits import DAY, Limiter, Ticket, estimate
@@ -20,8 +18,6 @@ from veteran.access.limits import admit as reserve
 from veteran.config import Config, ModelInfo
 from veteran.errors import VeteranError
 from veteran.store import Store
-from veteran.store.ids import id_floor, id_ms
-from veteran.store.schema import trajectories
 from veteran.types import TrajectoryRecord, now
 
 PRINCIPAL_KEY = "veteran.principal"
@@ -65,16 +61,7 @@ def check_bind(store: Store, host: str) -> None:
 
 def spend_today(store: Store) -> list[tuple[str | None, str | None, float]]:
     """(key id, team, cost) summed over today's (UTC) priced trajectories."""
-    midnight = now() // DAY * DAY
-    t = trajectories.c
-    stmt = (
-        select(t.key_id, t.team, func.sum(t.cost))
-        .where(t.id >= id_floor(id_ms(midnight)), t.created_at >= midnight, t.cost.is_not(None))
-        .where((t.key_id.is_not(None)) | (t.team.is_not(None)))
-        .group_by(t.key_id, t.team)
-    )
-    with store.engine.connect() as conn:
-        return [(key_id, team, float(cost)) for key_id, team, cost in conn.execute(stmt)]
+    return store.spend_since(now() // DAY * DAY)
 
 
 def principal_of(scope: MutableMapping[str, Any]) -> Principal:

@@ -5,7 +5,7 @@ variants are the production variants it lists) with the eval call cache off, sum
 (variant, grader) as one point (mean, 95% interval, samples, run id) in `canary_points`, and
 judges the new point against that series' own history:
 
-    history   = the latest earlier points that did not alert (at most HISTORY_WINDOW)
+    history   = the latest earlier points that did not alert (at most 50: HISTORY_WINDOW)
     baseline  = mean of the history's means
     allowed   = max(min_drop, 3 x stdev of the history's means, the new point's CI half-width)
     alert     when len(history) >= min_history and new mean < baseline - allowed
@@ -26,58 +26,24 @@ import asyncio
 import logging
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import Engine, and_, func, select
 
-from veteran.config import Config
 from veteran.evals import report
 from veteran.evals.runner import run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
+from veteran.gateway import Gateway
 from veteran.http import ConnectionPool, Timeouts, header_block
-from veteran.store import Store, new_id
-from veteran.store.schema import canary_points
+from veteran.store.canaries import CanaryPoint, CanaryPoints
 from veteran.types import now
 from veteran.workspace import Workspace
 
 log = logging.getLogger("veteran.canary")
-HISTORY_WINDOW = 50  # earlier points a new one is judged against
 WEBHOOK_TIMEOUT = 10.0  # seconds, connect and answer together
-
-
-@dataclass(frozen=True, slots=True)
-class CanaryPoint:
-    suite: str
-    variant: str
-    grader: str
-    run_id: str
-    created_at: float
-    mean: float
-    low: float
-    high: float
-    n: int
-    baseline: float | None = None  # the history's mean (None: not enough history yet)
-    allowed_drop: float | None = None
-    alert: bool = False
-    id: str = ""
-
-    @property
-    def drop(self) -> float | None:
-        return None if self.baseline is None else self.baseline - self.mean
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "drop": self.drop}
-
-    def describe(self) -> str:
-        line = (f"{self.suite} {self.variant} {self.grader}: {self.mean:.4f} "
-                f"[{self.low:.4f}, {self.high:.4f}] n={self.n}")
-        if self.baseline is not None and self.allowed_drop is not None:
-            line += f"; history {self.baseline:.4f}, allowed drop {self.allowed_drop:.4f}"
-        return line + ("  ALERT" if self.alert else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,85 +69,13 @@ def judge(history: list[float], mean: float, low: float, high: float, *, min_his
     return baseline, allowed, mean < baseline - allowed
 
 
-class CanaryPoints:
-    """The `canary_points` table."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def add(self, points: list[CanaryPoint]) -> list[CanaryPoint]:
-        stored = [p if p.id else _with_id(p) for p in points]
-        if stored:
-            with self.engine.begin() as conn:
-                conn.execute(canary_points.insert(), [asdict(p) for p in stored])
-        return stored
-
-    def history(self, suite: str, variant: str, grader: str, *,
-                limit: int = HISTORY_WINDOW) -> list[CanaryPoint]:
-        """The latest points of a series that did not alert, oldest first."""
-        c = canary_points.c
-        query = (select(canary_points)
-                 .where(c.suite == suite, c.variant == variant, c.grader == grader,
-                        c.alert.is_(False))
-                 .order_by(c.created_at.desc()).limit(limit))
-        with self.engine.connect() as conn:
-            return [_point(row) for row in reversed(conn.execute(query).all())]
-
-    def series(self, suite: str, *, variant: str | None = None, grader: str | None = None,
-               limit: int = 1000) -> list[CanaryPoint]:
-        """A suite's points (alerting ones too), oldest first."""
-        c = canary_points.c
-        query = select(canary_points).where(c.suite == suite)
-        if variant is not None:
-            query = query.where(c.variant == variant)
-        if grader is not None:
-            query = query.where(c.grader == grader)
-        query = query.order_by(c.created_at.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [_point(row) for row in reversed(conn.execute(query).all())]
-
-    def latest(self) -> list[CanaryPoint]:
-        """Each series' latest point, over every suite."""
-        c = canary_points.c
-        last = (select(c.suite, c.variant, c.grader, func.max(c.created_at).label("at"))
-                .group_by(c.suite, c.variant, c.grader).subquery())
-        query = (select(canary_points).join(last, and_(
-            c.suite == last.c.suite, c.variant == last.c.variant, c.grader == last.c.grader,
-            c.created_at == last.c.at)).order_by(c.suite, c.variant, c.grader))
-        with self.engine.connect() as conn:
-            found = {(p.suite, p.variant, p.grader): p
-                     for p in (_point(row) for row in conn.execute(query))}
-        return list(found.values())
-
-    def last_time(self, suite: str) -> float | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(func.max(canary_points.c.created_at))
-                                 .where(canary_points.c.suite == suite)).scalar_one_or_none()
-        return None if value is None else float(value)
-
-
-def _with_id(point: CanaryPoint) -> CanaryPoint:
-    values = asdict(point)
-    values["id"] = new_id(point.created_at)
-    return CanaryPoint(**values)
-
-
-def _point(row: Any) -> CanaryPoint:
-    m = row._mapping
-    return CanaryPoint(
-        suite=m["suite"], variant=m["variant"], grader=m["grader"], run_id=m["run_id"],
-        created_at=m["created_at"], mean=m["mean"], low=m["low"], high=m["high"], n=int(m["n"]),
-        baseline=m["baseline"], allowed_drop=m["allowed_drop"], alert=bool(m["alert"]),
-        id=m["id"],
-    )
-
-
-async def run_canary(workspace: Workspace, config: Config, store: Store, suite_name: str
-                     ) -> CanaryRun:
-    """Run the suite once (cache off: a canary must call the models), store one point per
-    (variant, grader), judge each against its history and raise the alerts."""
+async def run_canary(gateway: Gateway, workspace: Workspace, suite_name: str) -> CanaryRun:
+    """Run the suite once through the running `gateway` (cache off: a canary must call the
+    models), store one point per (variant, grader), judge each against its history and raise
+    the alerts."""
+    config, store = gateway.config, gateway.store
     suite = load_suite(workspace.path, suite_name, config)
-    outcome = await run_suite(workspace, config, store, suite, use_cache=False)
+    outcome = await run_suite(gateway, workspace, suite, use_cache=False)
     # reading and summarising (bootstrap intervals) happen off the event loop: under
     # `veteran serve` it is the gateway's
     summary = await asyncio.to_thread(
@@ -247,11 +141,13 @@ async def post_webhook(url: str, payload: dict[str, Any], *,
     return True
 
 
-async def canary_loop(workspace: Workspace, config: Config, store: Store) -> None:
-    """`[canaries]` under `veteran serve`: run each suite every `every`, the first time when its
-    latest stored point is `every` old (a restart does not run them again early). Runs until
-    cancelled; a failed run is logged and tried again after `every`."""
-    settings = config.canaries
+async def canary_loop(gateway: Gateway, workspace: Workspace) -> None:
+    """`[canaries]` under `veteran serve`, through the live gateway: run each suite every
+    `every`, the first time when its latest stored point is `every` old (a restart does not
+    run them again early). Runs until cancelled; a failed run is logged and tried again after
+    `every`."""
+    store = gateway.store
+    settings = gateway.config.canaries
     every = settings.every_seconds
     table = CanaryPoints(store.engine)
     tried: dict[str, float] = {}
@@ -270,7 +166,7 @@ async def canary_loop(workspace: Workspace, config: Config, store: Store) -> Non
                     continue
                 tried[suite] = time.time()
                 try:
-                    run = await run_canary(workspace, config, store, suite)
+                    run = await run_canary(gateway, workspace, suite)
                 except asyncio.CancelledError:
                     raise
                 except Exception:

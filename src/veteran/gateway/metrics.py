@@ -20,8 +20,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from veteran.evals.canary import CanaryPoint, CanaryPoints
 from veteran.gateway.core import Gateway
+from veteran.store.canaries import CanaryPoint, CanaryPoints
 
 log = logging.getLogger("veteran.gateway")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

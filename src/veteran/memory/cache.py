@@ -17,9 +17,10 @@ Opt-in per function (`[functions.NAME.cache]`). Two requests match when
 - and the embeddings of their conversations (`request_text`) have a cosine similarity at or
   above the function's `threshold`.
 
-Entries live in the store (`semantic_cache`), expire after `ttl_seconds`, and are searched in
-memory: one matrix of vectors per function and guard, loaded lazily. Lookups and inserts are
-thread-safe (the gateway calls them through `asyncio.to_thread`).
+Entries live in the store (`semantic_cache`, kept by `veteran.store.semantic_cache`), expire
+after `ttl_seconds`, and are searched in memory: one matrix of vectors per function and guard,
+loaded lazily. Lookups and inserts are thread-safe (the gateway calls them through
+`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Engine, delete, select
 
 from veteran.memory.types import Vectors
-from veteran.store import schema
+from veteran.store.engine import StoreEngine
 from veteran.store.ids import new_id
+from veteran.store.semantic_cache import CacheEntry, SemanticCacheTable
 
 DIGITS = re.compile(r"\S*\d\S*")
 EDGE_PUNCTUATION = ".,;:!?()[]{}\"'`"
@@ -118,9 +119,9 @@ class _Bucket:
 
 
 class SemanticCache:
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
+    def __init__(self, engine: StoreEngine, *, clock: Callable[[], float] = time.time,
                  max_entries: int = 10_000) -> None:
-        self._engine = engine
+        self._table = SemanticCacheTable(engine)
         self._clock = clock
         self._max_entries = max_entries
         self._lock = threading.Lock()
@@ -155,14 +156,12 @@ class SemanticCache:
         """Keep an answer; returns the entry id."""
         now = self._clock()
         entry = new_id(now)
-        row = {
-            "id": entry, "function": function, "guard": guard_hash, "fingerprint": fingerprint,
-            "embedding": np.asarray(vector, dtype="<f4").reshape(-1).tobytes(), "text": text,
-            "response": orjson.dumps(response).decode(), "trajectory_id": trajectory_id,
-            "created_at": now, "expires_at": now + ttl_seconds,
-        }
-        with self._engine.begin() as conn:
-            conn.execute(schema.semantic_cache.insert(), row)
+        self._table.add(CacheEntry(
+            id=entry, function=function, guard=guard_hash, fingerprint=fingerprint,
+            embedding=np.asarray(vector, dtype="<f4").reshape(-1).tobytes(), text=text,
+            response=response, trajectory_id=trajectory_id, created_at=now,
+            expires_at=now + ttl_seconds,
+        ))
         with self._lock:
             if function in self._loaded:
                 self._add(function, guard_hash, entry, np.asarray(vector, np.float32),
@@ -172,24 +171,15 @@ class SemanticCache:
     def retire(self, function: str, fingerprint: str) -> int:
         """Delete a function's expired entries and those made under other variants (another
         `fingerprint`): called when the gateway starts, so a changed function starts afresh."""
-        now = self._clock()
-        c = schema.semantic_cache.c
-        with self._engine.begin() as conn:
-            gone = conn.execute(
-                delete(schema.semantic_cache).where(c.function == function)
-                .where((c.expires_at <= now) | (c.fingerprint != fingerprint))
-            ).rowcount
+        gone = self._table.retire(function, self._clock(), fingerprint)
         self._forget(function)
-        return int(gone or 0)
+        return gone
 
     def invalidate(self, function: str) -> int:
         """Forget every entry of a function."""
-        with self._engine.begin() as conn:
-            gone = conn.execute(
-                delete(schema.semantic_cache).where(schema.semantic_cache.c.function == function)
-            ).rowcount
+        gone = self._table.clear(function)
         self._forget(function)
-        return int(gone or 0)
+        return gone
 
     def _forget(self, function: str) -> None:
         with self._lock:
@@ -200,15 +190,10 @@ class SemanticCache:
     def _load(self, function: str) -> None:
         if function in self._loaded:
             return
-        now = self._clock()
-        stmt = (select(schema.semantic_cache).where(schema.semantic_cache.c.function == function)
-                .where(schema.semantic_cache.c.expires_at > now)
-                .order_by(schema.semantic_cache.c.id.desc()).limit(self._max_entries))
-        with self._engine.connect() as conn:
-            for row in conn.execute(stmt):
-                vector = np.frombuffer(row.embedding, dtype="<f4").astype(np.float32)
-                self._add(function, row.guard, row.id, vector, row.expires_at,
-                          orjson.loads(row.response), row.trajectory_id, row.text)
+        for entry in self._table.live(function, self._clock(), limit=self._max_entries):
+            vector = np.frombuffer(entry.embedding, dtype="<f4").astype(np.float32)
+            self._add(function, entry.guard, entry.id, vector, entry.expires_at,
+                      entry.response, entry.trajectory_id, entry.text)
         self._loaded.add(function)
 
     def _add(self, function: str, guard_hash: str, entry: str, vector: Vectors,

@@ -9,6 +9,10 @@ from sqlalchemy.engine import make_url
 
 from veteran.errors import StoreError
 
+# The handle every store API is opened over (`Store.engine`), by a name rooms above the store use
+# in signatures without importing SQLAlchemy themselves (SQL lives in store/ only).
+StoreEngine = Engine
+
 
 def normalize_url(url: str) -> str:
     """`postgresql://` and `postgres://` mean psycopg 3, the driver veteran installs."""

@@ -1,4 +1,5 @@
-"""Reading trajectories back, and writing feedback. Every value reaches SQL as a bound parameter."""
+"""Reading trajectories back, and writing feedback. Every value reaches SQL as a bound parameter;
+payload columns are decoded through the store's codec (codec.py) on the way out."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, exists, or_, select
+from sqlalchemy import Connection, exists, func, or_, select
 from sqlalchemy.sql import Select
 
 from veteran.errors import BadRequest
+from veteran.store.codec import PayloadCodec
 from veteran.store.ids import id_floor, id_ms
+from veteran.store.rows import DecodedRow
 from veteran.store.schema import feedback, trajectories, trajectory_tags
 from veteran.types import Feedback, Trajectory
 
@@ -78,7 +81,8 @@ def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
 
 
 def list_trajectories(
-    conn: Connection, f: TrajectoryFilter, *, limit: int = 50, cursor: str | None = None
+    conn: Connection, codec: PayloadCodec, f: TrajectoryFilter, *, limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[list[Trajectory], str | None]:
     """One page, newest first, and the cursor of the next page (None on the last)."""
     t = trajectories.c
@@ -87,7 +91,7 @@ def list_trajectories(
         stmt = stmt.where(t.id < decode_cursor(cursor))
     stmt = stmt.order_by(t.id.desc()).limit(limit + 1)
     rows = conn.execute(stmt).all()
-    page = [Trajectory.from_row(row, full=False) for row in rows[:limit]]
+    page = [Trajectory.from_row(DecodedRow(row, codec), full=False) for row in rows[:limit]]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return page, next_cursor
 
@@ -95,21 +99,25 @@ def list_trajectories(
 EXPORT_BATCH = 500  # trajectories read, and their feedback fetched, per query
 
 
-def iter_trajectories(conn: Connection, f: TrajectoryFilter) -> Iterator[Trajectory]:
+def iter_trajectories(
+    conn: Connection, codec: PayloadCodec, f: TrajectoryFilter
+) -> Iterator[Trajectory]:
     """Every matching trajectory in full, with its feedback, oldest first (for exports). Rows
     come in batches of EXPORT_BATCH, with one feedback query per batch."""
     t = trajectories.c
     stmt = _filtered(select(trajectories), f).order_by(t.id)
     result = conn.execution_options(yield_per=EXPORT_BATCH).execute(stmt)
     for rows in result.partitions(EXPORT_BATCH):
-        batch = [Trajectory.from_row(row, full=True) for row in rows]
-        found = feedback_for_batch(conn, batch, f.team)
+        batch = [Trajectory.from_row(DecodedRow(row, codec), full=True) for row in rows]
+        found = feedback_for_batch(conn, codec, batch, f.team)
         for trajectory in batch:
             trajectory.feedback = found[trajectory.id]
             yield trajectory
 
 
-def get_trajectory(conn: Connection, id: str, team: str | None = None) -> Trajectory | None:
+def get_trajectory(
+    conn: Connection, codec: PayloadCodec, id: str, team: str | None = None
+) -> Trajectory | None:
     """The trajectory in full, with its feedback; None when absent (or, given `team`, another
     team's)."""
     stmt = select(trajectories).where(trajectories.c.id == id)
@@ -118,13 +126,13 @@ def get_trajectory(conn: Connection, id: str, team: str | None = None) -> Trajec
     row = conn.execute(stmt).first()
     if row is None:
         return None
-    trajectory = Trajectory.from_row(row, full=True)
-    trajectory.feedback = feedback_for_batch(conn, [trajectory], team)[trajectory.id]
+    trajectory = Trajectory.from_row(DecodedRow(row, codec), full=True)
+    trajectory.feedback = feedback_for_batch(conn, codec, [trajectory], team)[trajectory.id]
     return trajectory
 
 
 def feedback_for_batch(
-    conn: Connection, batch: list[Trajectory], team: str | None = None
+    conn: Connection, codec: PayloadCodec, batch: list[Trajectory], team: str | None = None
 ) -> dict[str, list[Feedback]]:
     """The feedback on each trajectory of `batch` or on its episode (by trajectory id, oldest
     first), in one query. Episode ids are the client's: given `team`, only that team's."""
@@ -138,7 +146,7 @@ def feedback_for_batch(
     )
     if team is not None:
         stmt = stmt.where(fb.team == team)
-    rows = [_feedback(row._mapping) for row in conn.execute(stmt)]
+    rows = [_feedback(row._mapping, codec) for row in conn.execute(stmt)]
     by_trajectory: dict[str | None, list[int]] = {}
     by_episode: dict[str | None, list[int]] = {}
     for i, item in enumerate(rows):
@@ -151,11 +159,11 @@ def feedback_for_batch(
     }
 
 
-def _feedback(m: Any) -> Feedback:
+def _feedback(m: Any, codec: PayloadCodec) -> Feedback:
     return Feedback(
         id=m["id"], trajectory_id=m["trajectory_id"], episode_id=m["episode_id"],
-        metric=m["metric"], value=orjson.loads(m["value"]), source=m["source"],
-        comment=m["comment"], created_at=m["created_at"],
+        metric=m["metric"], value=codec.decode_json(m["value"]), source=m["source"],
+        comment=codec.decode_maybe(m["comment"]), created_at=m["created_at"],
     )
 
 
@@ -172,3 +180,16 @@ def episode_exists(conn: Connection, episode_id: str, team: str | None = None) -
         stmt = stmt.where(trajectories.c.team == team)
     return conn.execute(stmt.limit(1)).first() is not None
 
+
+
+def spend_since(conn: Connection, since: float) -> list[tuple[str | None, str | None, float]]:
+    """(key id, team, cost) summed over the priced trajectories made since `since` by a key or a
+    team (the limiter's day so far, read once when a gateway starts)."""
+    t = trajectories.c
+    stmt = (
+        select(t.key_id, t.team, func.sum(t.cost))
+        .where(t.id >= id_floor(id_ms(since)), t.created_at >= since, t.cost.is_not(None))
+        .where((t.key_id.is_not(None)) | (t.team.is_not(None)))
+        .group_by(t.key_id, t.team)
+    )
+    return [(key_id, team, float(cost)) for key_id, team, cost in conn.execute(stmt)]

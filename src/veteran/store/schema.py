@@ -1,7 +1,8 @@
 """The store's tables (SQLAlchemy Core). Changed only together with a new Alembic migration.
 
 Request and response bodies are stored as JSON text serialised once by the gateway (orjson),
-which is portable across SQLite and PostgreSQL and keeps the capture writer cheap. Times are
+which is portable across SQLite and PostgreSQL and keeps the capture writer cheap; like every
+payload column (`payload(...)`) they pass the payload codec on the way (codec.py). Times are
 UNIX seconds as double precision: sortable, portable, and free to bind in bulk inserts.
 """
 
@@ -24,6 +25,16 @@ from sqlalchemy import (
     false,
 )
 
+from veteran.store.codec import PAYLOAD
+
+
+def payload(name: str, *, nullable: bool = True) -> Column[str]:
+    """A payload column: what people and models said, read and written only through the payload
+    codec (codec.py). Every other column is metadata and stays plain. Text today; binary once
+    payloads are encrypted (with a migration), decided here for all of them."""
+    return Column(name, Text, nullable=nullable, info={PAYLOAD: True})
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,10 +54,10 @@ trajectories = Table(
     Column("provider", String(64)),
     Column("model", String(256)),
     Column("status", String(16), nullable=False),  # ok | error | incomplete
-    Column("error", Text),
+    payload("error"),
     Column("stream", Boolean, nullable=False),
-    Column("request", Text, nullable=False),
-    Column("response", Text),
+    payload("request", nullable=False),
+    payload("response"),
     Column("latency_ms", Float),
     Column("ttft_ms", Float),
     Column("prompt_tokens", Integer),
@@ -57,8 +68,8 @@ trajectories = Table(
     Column("created_at", Float(53), nullable=False),
     Column("format_version", Integer, nullable=False),
     Column("team", String(64)),  # the API key's team; NULL when the gateway runs without keys
-    Column("attempts", Text),  # JSON list: every provider call made for this trajectory
-    Column("context", Text),  # JSON: memory chunks put into the prompt, or the cache entry used
+    payload("attempts"),  # JSON list: every provider call made for this trajectory
+    payload("context"),  # JSON: memory chunks put into the prompt, or the cache entry used
     Column("cached", Boolean, nullable=False, server_default=false()),  # semantic cache answer
     Column("key_id", String(40)),  # the API key's id (never the key); NULL without keys
     # Listings page through the primary key: ids are UUIDv7 carrying created_at (store.new_id).
@@ -88,9 +99,9 @@ feedback = Table(
     Column("trajectory_id", String(40), ForeignKey("trajectories.id", ondelete="CASCADE")),
     Column("episode_id", String(128)),
     Column("metric", String(64), nullable=False),
-    Column("value", Text, nullable=False),
+    payload("value", nullable=False),
     Column("source", String(128)),
-    Column("comment", Text),
+    payload("comment"),
     Column("created_at", Float(53), nullable=False),
     Column("format_version", Integer, nullable=False),
     Column("team", String(64)),
@@ -154,7 +165,7 @@ kb_documents = Table(
     Column("source", String(1024), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("metadata", Text, nullable=False),  # JSON object
+    payload("metadata", nullable=False),  # JSON object
     Column("ingested_at", Float(53), nullable=False),
     UniqueConstraint("collection", "source"),
 )
@@ -172,9 +183,9 @@ kb_chunks = Table(
         nullable=False,
     ),
     Column("ordinal", Integer, nullable=False),
-    Column("text", Text, nullable=False),
+    payload("text", nullable=False),
     Column("tokens", Integer, nullable=False),
-    Column("metadata", Text, nullable=False),  # JSON object
+    payload("metadata", nullable=False),  # JSON object
     Column("embedding", LargeBinary, nullable=False),
     Index(None, "collection", "id"),
     Index(None, "document_id"),
@@ -190,8 +201,8 @@ semantic_cache = Table(
     Column("guard", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("embedding", LargeBinary, nullable=False),  # float32 little-endian
-    Column("text", Text, nullable=False),  # the conversation as embedded (`request_text`)
-    Column("response", Text, nullable=False),
+    payload("text", nullable=False),  # the conversation as embedded (`request_text`)
+    payload("response", nullable=False),
     Column("trajectory_id", String(40)),
     Column("created_at", Float(53), nullable=False),
     Column("expires_at", Float(53), nullable=False),
@@ -220,8 +231,8 @@ eval_results = Table(
     Column("sample_id", String(256), primary_key=True),
     Column("variant", String(256), primary_key=True),
     Column("epoch", Integer, primary_key=True),
-    Column("output", Text, nullable=False),  # JSON: text, tool_calls, error
-    Column("scores", Text, nullable=False),  # JSON: grader -> {value, passed, ...}
+    payload("output", nullable=False),  # JSON: text, tool_calls, error
+    payload("scores", nullable=False),  # JSON: grader -> {value, passed, ...}
     Column("latency_ms", Float),
     Column("cost", Float),
     Column("cached", Boolean, nullable=False),  # answered from the eval call cache

@@ -2,6 +2,10 @@
 
 Synchronous on purpose: the CLI calls it directly, the gateway through `asyncio.to_thread` for
 reads and feedback, and the capture writer owns its own thread (see writer.py).
+
+A store carries one payload codec (codec.py), bound to its engine: the store APIs opened over
+`store.engine` (runs, canaries, keys, memory, the semantic cache) read and write payload
+through it.
 """
 
 from __future__ import annotations
@@ -10,29 +14,33 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, select
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
 from veteran.store.bulk import BulkInserter
+from veteran.store.codec import PayloadCodec, bind_codec, codec_for
 from veteran.store.engine import create_store_engine
 from veteran.store.ids import new_id
 from veteran.store.migrate import migrate
 from veteran.store.queries import TrajectoryFilter
+from veteran.store.rows import stored_row
 from veteran.store.schema import feedback, provider_switches
 from veteran.store.writer import CaptureWriter
 from veteran.types import FORMAT_VERSION, Feedback, Trajectory, TrajectoryRecord, now
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, codec: PayloadCodec | None = None) -> None:
         self.engine = engine
+        self.codec = codec if codec is not None else codec_for(engine)
+        bind_codec(engine, self.codec)
 
     @classmethod
-    def open(cls, url: str, *, sqlite_synchronous: str = "normal", upgrade: bool = True) -> Store:
+    def open(cls, url: str, *, sqlite_synchronous: str = "normal", upgrade: bool = True,
+             codec: PayloadCodec | None = None) -> Store:
         engine = create_store_engine(url, sqlite_synchronous=sqlite_synchronous)
-        store = cls(engine)
+        store = cls(engine, codec=codec)
         if upgrade:
             try:
                 migrate(engine)
@@ -53,14 +61,14 @@ class Store:
     ) -> CaptureWriter:
         """The capture writer; with `spool_dir`, captures wait there while the store is away."""
         return CaptureWriter(self.engine, batch_max=batch_max, spool_dir=spool_dir,
-                             spool_max_bytes=spool_max_bytes)
+                             spool_max_bytes=spool_max_bytes, codec=self.codec)
 
     # reading
 
     def trajectory(self, id: str, *, team: str | None = None) -> Trajectory:
         """`NotFound` when absent, or (given `team`) another team's: both look the same."""
         with self.engine.connect() as conn:
-            found = queries.get_trajectory(conn, id, team)
+            found = queries.get_trajectory(conn, self.codec, id, team)
         if found is None:
             raise NotFound(f"no trajectory {id!r}", param="id")
         return found
@@ -69,11 +77,11 @@ class Store:
         self, f: TrajectoryFilter, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Trajectory], str | None]:
         with self.engine.connect() as conn:
-            return queries.list_trajectories(conn, f, limit=limit, cursor=cursor)
+            return queries.list_trajectories(conn, self.codec, f, limit=limit, cursor=cursor)
 
     def export(self, f: TrajectoryFilter) -> Iterator[Trajectory]:
         with self.engine.connect() as conn:
-            yield from queries.iter_trajectories(conn, f)
+            yield from queries.iter_trajectories(conn, self.codec, f)
 
     # writing outside the capture path
 
@@ -105,12 +113,17 @@ class Store:
                 feedback.insert(),
                 {
                     "id": item.id, "trajectory_id": trajectory_id, "episode_id": episode_id,
-                    "metric": metric, "value": orjson.dumps(value).decode(), "source": source,
-                    "comment": comment, "created_at": item.created_at,
+                    "metric": metric, "value": self.codec.encode_json(value), "source": source,
+                    "comment": self.codec.encode_maybe(comment), "created_at": item.created_at,
                     "format_version": FORMAT_VERSION, "team": team,
                 },
             )
         return item
+
+    def spend_since(self, since: float) -> list[tuple[str | None, str | None, float]]:
+        """(key id, team, cost) summed over priced trajectories made since `since`."""
+        with self.engine.connect() as conn:
+            return queries.spend_since(conn, since)
 
     # provider switches (`veteran providers disable NAME`)
 
@@ -139,7 +152,7 @@ class Store:
         """Insert trajectories in one transaction (imports): all of them, or none."""
         rows, tags = [], []
         for record in records:
-            rows.append(record.to_row())
+            rows.append(stored_row(record, self.codec))
             tags.extend(record.tag_rows())
         if not rows:
             return 0

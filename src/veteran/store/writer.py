@@ -31,6 +31,8 @@ from sqlalchemy import Engine
 
 from veteran.store.bulk import BulkInserter
 from veteran.store.checkpoint import Checkpointer
+from veteran.store.codec import PayloadCodec, codec_for
+from veteran.store.rows import stored_row
 from veteran.store.spool import Row, Spool, Tag
 from veteran.types import TrajectoryRecord
 
@@ -61,8 +63,11 @@ class CaptureWriter:
         spool_max_bytes: int = 1 << 30,
         drain_interval: float = 2.0,
         adopt_interval: float = 30.0,
+        codec: PayloadCodec | None = None,
     ) -> None:
         self._inserter = BulkInserter(engine)
+        # rows are encoded once, here: the store and the spool both get them as stored
+        self._codec = codec if codec is not None else codec_for(engine)
         self.spool = (
             Spool(spool_dir, max_bytes=spool_max_bytes, columns=TrajectoryRecord.COLUMNS)
             if spool_dir is not None else None
@@ -196,7 +201,8 @@ class CaptureWriter:
         """Spool a batch; captures past the spool's bound are dropped (and counted)."""
         assert self.spool is not None
         try:
-            kept = self.spool.append([(c.record.to_row(), c.record.tag_rows()) for c in batch])
+            kept = self.spool.append([(stored_row(c.record, self._codec), c.record.tag_rows())
+                                      for c in batch])
         except OSError:
             log.exception("capture spool unwritable; %d captures dropped", len(batch))
             kept = 0
@@ -237,7 +243,7 @@ class CaptureWriter:
                 self._loop.call_soon_threadsafe(_resolve, waiting)
 
     def _insert(self, batch: list[Capture]) -> None:
-        rows = [capture.record.to_row() for capture in batch]
+        rows = [stored_row(capture.record, self._codec) for capture in batch]
         tags = [tag for capture in batch for tag in capture.record.tag_rows()]
         self._inserter.insert(rows, tags)
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import orjson
 
 from veteran import http
 from veteran.store import Store, TrajectoryFilter
+from veteran.store.sqlite_check import check_sqlite
 from veteran.testing.server import wait_http
 
 CONFIG = """
@@ -100,10 +100,8 @@ def crash_once(workdir: Path, upstream_url: str, *, port: int, concurrency: int 
             process.kill()
         process.wait()
     db = workdir / "veteran.db"
-    with sqlite3.connect(db) as conn:  # plain sqlite3: look before any migration touches it
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        stored = {row[0] for row in conn.execute("SELECT id FROM trajectories")}
-    conn.close()
+    check = check_sqlite(db)  # look before any migration touches it
+    integrity, stored = check.integrity, check.trajectory_ids
     reopened = False
     store = Store.open(f"sqlite:///{db}")
     try:
