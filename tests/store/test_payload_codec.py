@@ -25,8 +25,8 @@ from veteran.evals.runs import Result, Runs
 from veteran.memory.cache import SemanticCache
 from veteran.memory.store import MemoryStore, document_id
 from veteran.memory.types import Chunk
-from veteran.store import Store, TrajectoryFilter, new_id
-from veteran.store.codec import PAYLOAD, PayloadCodec
+from veteran.store import PayloadCodec, Store, TrajectoryFilter, new_id
+from veteran.store.codec import PAYLOAD
 from veteran.store.schema import metadata
 from veteran.types import TrajectoryRecord, now
 
