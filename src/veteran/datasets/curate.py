@@ -15,8 +15,9 @@ One pass reads the matching trajectories from the store (oldest first) and keeps
 
 Near-identical inputs are then reduced to one (`dedupe`, see `dedupe.py`): the one with a
 demonstration, else the latest. Only then are examples split, so near-copies never straddle
-train and test. The split hashes (seed, episode) as `veteran.evals` does, keeping episodes
-whole; a preference pair binds its two trajectories' episodes together.
+train and test. The split hashes (seed, episode) as `veteran.evals` does (one rule, in
+`splits.py`), keeping episodes whole; a preference pair binds its two trajectories' episodes
+together.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from veteran.datasets import dedupe as near
 from veteran.datasets.errors import CurationError
 from veteran.datasets.pairs import best_pairs, preference_examples
 from veteran.datasets.rows import DEMONSTRATION, Row, passes, read_row, reference_of
+from veteran.datasets.splits import split_by
 from veteran.datasets.types import Example, Kind
-from veteran.evals.datasets import split_by
 from veteran.store import Store, TrajectoryFilter
 
 KINDS: tuple[str, ...] = get_args(Kind)

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from veteran.evals.datasets import answer_of
 from veteran.types import Trajectory
 
 DEMONSTRATION = "demonstration"  # the metric name evals read corrections from, declared or not
@@ -45,6 +44,20 @@ def assistant_message(value: Any) -> dict[str, Any] | None:
     elif not (isinstance(content, str) and content.strip()):
         return None
     return message
+
+
+def answer_of(value: Any) -> Any:
+    """The answer in a demonstration or a response: a string stays; an assistant message (or a
+    chat.completion) gives its content, or its tool calls when it has no content."""
+    if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
+        value = value["choices"][0].get("message") or {}
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        assistant = [m for m in value if m.get("role") == "assistant"]
+        value = assistant[-1] if assistant else value[-1]
+    if isinstance(value, dict) and ("content" in value or "tool_calls" in value):
+        content = value.get("content")
+        return content if content not in (None, "") else value.get("tool_calls") or content
+    return value
 
 
 def reference_of(message: dict[str, Any]) -> Any:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
+from veteran.datasets.rows import answer_of
+from veteran.datasets.splits import split_by
 from veteran.evals.errors import DatasetError
 from veteran.evals.types import Sample
 from veteran.store import Store, TrajectoryFilter
@@ -29,7 +31,6 @@ from veteran.types import Trajectory
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 RESERVED = {"input", "target", "ideal", "id", "metadata", "choices", "episode_id", "tools"}
-T = TypeVar("T")
 
 
 def content_id(messages: list[dict[str, Any]], reference: Any) -> str:
@@ -156,20 +157,6 @@ def _fields(sample: Sample) -> dict[str, Any]:
 # From the store
 
 
-def answer_of(value: Any) -> Any:
-    """The answer in a demonstration or a response: a string stays; an assistant message (or a
-    chat.completion) gives its content, or its tool calls when it has no content."""
-    if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
-        value = value["choices"][0].get("message") or {}
-    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        assistant = [m for m in value if m.get("role") == "assistant"]
-        value = assistant[-1] if assistant else value[-1]
-    if isinstance(value, dict) and ("content" in value or "tool_calls" in value):
-        content = value.get("content")
-        return content if content not in (None, "") else value.get("tool_calls") or content
-    return value
-
-
 def _positive(value: Any, wanted: Any) -> bool:
     if wanted is not None:
         return bool(value == wanted)
@@ -243,11 +230,6 @@ def from_store(
 # Splits
 
 
-def _unit(key: str, seed: int) -> float:
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def split(
     samples: Sequence[Sample],
     fractions: Mapping[str, float] | None = None,
@@ -258,31 +240,12 @@ def split(
     one episode never lands in two splits and the same input gives the same split. Samples
     without an episode split on their own id. Sizes follow `fractions` (normalised) only
     approximately; order within a split is the input order."""
-    return split_by(
-        samples,
-        lambda s: f"episode:{s.episode_id}" if s.episode_id else f"sample:{s.id}",
-        fractions if fractions is not None else {"train": 0.8, "test": 0.2},
-        seed=seed,
-    )
-
-
-def split_by(
-    items: Sequence[T], key: Callable[[T], str], fractions: Mapping[str, float], *, seed: int = 0
-) -> dict[str, list[T]]:
-    """Items split by group: a hash of (seed, `key(item)`) picks each group's split, so items
-    with one key always land together (shared with `veteran.datasets`)."""
-    fractions = dict(fractions)
-    if not fractions or any(not v > 0 for v in fractions.values()):
-        raise DatasetError(f"split fractions must be positive: {fractions}")
-    total = sum(fractions.values())
-    bounds: list[tuple[float, str]] = []
-    running = 0.0
-    for name, fraction in fractions.items():
-        running += fraction / total
-        bounds.append((running, name))
-    out: dict[str, list[T]] = {name: [] for name in fractions}
-    for item in items:
-        u = _unit(key(item), seed)
-        name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
-        out[name].append(item)
-    return out
+    try:
+        return split_by(
+            samples,
+            lambda s: f"episode:{s.episode_id}" if s.episode_id else f"sample:{s.id}",
+            fractions if fractions is not None else {"train": 0.8, "test": 0.2},
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
