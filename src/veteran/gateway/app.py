@@ -1,9 +1,10 @@
 """The ASGI application: a route table, one error mapping, and the gateway's lifespan.
 
 Starlette's `Request` and `Response` are used as they are; its application class and router are
-not: their middleware stack and regex routing cost ~15% of the gateway's CPU per request on the
-2-core machine (see ../shared/PERF-NOTES.md, bench/RESULTS.md), and the gateway's routes are a
-handful of fixed paths plus one `{id}` suffix, which a dictionary serves.
+not: their middleware stack and regex routing cost ~12% of the gateway's CPU per request on the
+2-core machine (188 µs with them, 165 µs with this dictionary: bench/RESULTS.md; docs/design.md,
+"The hot path, measured"), and the gateway's routes are a handful of fixed paths plus one `{id}`
+suffix, which a dictionary serves.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""How uvicorn runs the gateway's app (uvloop + httptools, no access log: see PERF-NOTES), in
-`veteran serve` (composed by `veteran.serving`) and in the tests alike."""
+"""How uvicorn runs the gateway's app, in `veteran serve` (composed by `veteran.serving`) and in
+the tests alike: uvloop + httptools and no access log, each measured on the hot path
+(docs/design.md, "The server and the framework, measured first")."""
 
 from __future__ import annotations
 
