@@ -97,6 +97,7 @@ CODE_SPAN = re.compile(r"`([^`]+)`")
 ENDPOINT = re.compile(r"(?<![A-Za-z])(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_/{}.-]*)")
 COMMAND = re.compile(r"(?<![\w.-])(?<!from )veteran +(.*)")  # not Python's `from veteran import`
 WORD = re.compile(r"[a-z][a-z0-9-]*")
+HEADER = re.compile(r"\bx-veteran-[a-z-]*[a-z]")
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
@@ -207,6 +208,13 @@ def test_every_documented_endpoint_exists(tmp_path: Path) -> None:
     assert not missing, f"documented endpoints that do not exist (or mark them planned): {missing}"
     assert {endpoint for _, endpoint in found} == routes  # each one named somewhere
     assert planned, "the planned endpoints (GET /v1/episodes/{id}, ...) are no longer found"
+    gateway = "\n".join(p.read_text(encoding="utf-8")
+                        for p in (DOCS.parent / "src/veteran/gateway").glob("*.py"))
+    headers, _ = _named(HEADER)
+    unknown = sorted(f"{name}: {header}" for name, header in headers
+                     if f'"{header}"' not in gateway)
+    assert not unknown, f"documented headers the gateway does not use: {unknown}"
+    assert len({header for _, header in headers}) >= 6
 
 
 TABLE = re.compile(r"^\[([a-z][\w.-]*)\]$")  # `[functions.NAME.memory]`

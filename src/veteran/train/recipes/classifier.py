@@ -2,7 +2,7 @@
 MiniLM embedding of the request plus a trained linear head: milliseconds per call on a CPU,
 served by the `local` provider.
 
-The input is the last user message (`providers.owned.input_text`: where a classification
+The input is the last user message (`models.format.input_text`: where a classification
 function's caller puts the item to classify; the system prompt is the same in every call).
 The outputs decide the layout:
 
