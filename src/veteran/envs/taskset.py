@@ -20,7 +20,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
 
-import aiohttp
 import orjson
 from pydantic import TypeAdapter
 
@@ -28,7 +27,8 @@ from veteran.envs.environment import MODEL_GRADERS, EnvError, Environment
 from veteran.envs.export import BUNDLE_FILE, read_bundle
 from veteran.evals.types import Complete, Output, Sample
 
-try:
+try:  # the `train` extra: verifiers, and aiohttp for judge calls (verifiers needs it too)
+    import aiohttp
     import verifiers.v1 as vf
     from verifiers.v1.harnesses.null import NullHarness
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
