@@ -1,10 +1,34 @@
 """One exception tree for veteran, mapped to HTTP in one place (`to_openai_error`).
 
+Every exception veteran defines is defined here, whatever room raises it, so that one `except
+VeteranError` catches all of them and this drawing is the whole list (`tests/test_errors_tree.py`
+holds it equal to the classes). The rooms re-export the ones they raise (`veteran.evals.Skip`,
+`veteran.datasets.DataError`, ...). Only `veteran.testing`'s fakes raise their own: they play a
+failing server, not veteran.
+
 ```
 VeteranError                      user-facing root: every message is safe to show
 ├── ConfigError                   veteran.toml is wrong; names the file and the key
 ├── StoreError                    the store cannot be opened or migrated
+├── ImportRefused                 a history file cannot be imported; names the line, imports none
 ├── IngestError                   memory cannot take a file (names file:line) or a collection
+├── HTTPClientError               the upstream HTTP client failed (providers wrap it: Upstream*)
+│   ├── ConnectError              no connection to the upstream
+│   ├── ReadTimeout               the upstream fell silent longer than the read timeout
+│   ├── TotalTimeout              the exchange took longer than the total timeout
+│   ├── ConnectionClosed          the upstream closed the connection mid-response
+│   └── ProtocolError             the upstream's answer is not valid HTTP/1.1
+├── EvalError                     an evaluation cannot be set up: message names what is wrong
+│   ├── DatasetError              a dataset file or query is unusable (names file:line)
+│   └── GraderError               a grader definition is invalid, or cannot be exported
+├── Skip                          not an error: a grader has nothing to say about this sample
+├── EnvError                      an environment cannot be built or used as asked
+├── DataError                     training data cannot be made or written; the message says why
+│   ├── CurationError             unknown function or kind, bad filters or split, nothing left
+│   └── ExportError               unknown format, data it cannot hold, an output folder in the way
+├── RecipeError                   a recipe cannot run as asked (parameter, data, base, checkpoint)
+├── TrainingStopped               training was interrupted (Ctrl-C); the staged model can resume
+├── PromotionRefused              a model failed its function's gate; carries the verdict
 └── HTTPError                     carries an HTTP status and an OpenAI error `type`
     ├── BadRequest          400   the request is malformed or asks for something invalid
     │   └── Unsupported     400   the chosen provider cannot do what the request asks
@@ -15,18 +39,27 @@ VeteranError                      user-facing root: every message is safe to sho
     ├── RateLimited         429   a key or team is over a limit (`retry-after` header)
     ├── UpstreamRejected    4xx   the provider refused the request itself (its status kept)
     ├── UpstreamError       502   the provider failed (connection, 5xx, bad answer)
+    │   ├── ProviderUnavailable  503  switched off by an operator, or its circuit is open
     │   └── StreamInterrupted     the provider's stream broke part-way
     └── UpstreamTimeout     504   the provider did not answer in time
 ```
 
+Two leaves are not failures. `Skip` is control flow for the eval runner: the sample lacks what
+the grader needs (a `feedback` grader on a trajectory without that metric, a judge whose verdict
+cannot be read); the runner records the reason and leaves the sample out of that grader's
+statistics rather than scoring it 0 and biasing the mean. `TrainingStopped` is raised from the
+`KeyboardInterrupt` that stopped a training job, in its place, so the caller learns which
+staged model to resume (`veteran train` prints the command and exits 130).
+
 Messages never contain secrets: provider keys are scrubbed before an upstream message is
-wrapped (see `providers.openai`), and no message quotes an API key a client sent.
+wrapped (see `providers.openai`), the HTTP client's messages never quote headers or bodies, and
+no message quotes an API key a client sent.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 
 class VeteranError(Exception):
@@ -54,6 +87,128 @@ class StoreError(VeteranError):
 
 class IngestError(VeteranError):
     """A file cannot be parsed into memory, or a collection refuses what is added to it."""
+
+
+class ImportRefused(VeteranError):
+    """A line of a history file to import is not a call veteran can keep; nothing is imported."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
+
+
+# -- the upstream HTTP client (veteran's own, in veteran.http) -------------------------------------
+
+
+class HTTPClientError(VeteranError):
+    """Root of the HTTP client's errors; messages never contain headers or bodies. Providers
+    turn these into `UpstreamError` / `UpstreamTimeout`, so a gateway client never sees them."""
+
+
+class ConnectError(HTTPClientError):
+    """No connection could be made (refused, unreachable, TLS failed, connect timeout)."""
+
+
+class ReadTimeout(HTTPClientError):
+    """No byte arrived for longer than the read timeout."""
+
+
+class TotalTimeout(HTTPClientError):
+    """The whole exchange took longer than the total timeout."""
+
+
+class ConnectionClosed(HTTPClientError):
+    """The server closed the connection before the response was complete."""
+
+
+class ProtocolError(HTTPClientError):
+    """The server's answer is not HTTP/1.1 this client can read."""
+
+
+# -- evaluations, environments, training data -----------------------------------------------------
+
+
+class EvalError(VeteranError):
+    """An evaluation cannot be set up."""
+
+
+class DatasetError(EvalError):
+    """A dataset cannot be read; a bad row is named `file:line`."""
+
+
+class GraderError(EvalError):
+    """A grader definition is invalid, or has no OpenAI graders equivalent."""
+
+
+class Skip(VeteranError):
+    """Raised by `Grader.grade` when the sample cannot be graded by this grader (see above)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EnvError(VeteranError):
+    """An environment cannot be built or used as asked; the message says why."""
+
+
+class DataError(VeteranError):
+    """Training data cannot be made or written."""
+
+
+class CurationError(DataError):
+    """The store cannot give the asked-for examples (the message names the filter)."""
+
+
+class ExportError(DataError):
+    """An export cannot be written; nothing was left behind."""
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+class RecipeError(VeteranError):
+    """A recipe cannot run as asked: an unknown or invalid parameter, unusable data, a base model
+    that is not there, or a resume without a checkpoint."""
+
+
+class TrainingStopped(VeteranError):
+    """Training was interrupted (Ctrl-C); the staged model `model_id` can be resumed. Raised
+    from the `KeyboardInterrupt`, in its place: a caller that stops on Ctrl-C catches this."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"training stopped; staged model {model_id} can be resumed "
+                         f"(--resume {model_id})")
+        self.model_id = model_id
+
+
+class JSONShape(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class GateOutcome(Protocol):
+    """What `PromotionRefused` carries: `veteran.evals.report.GateVerdict`, named by its shape
+    because this module sits below evals."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def comparison(self) -> JSONShape: ...
+
+
+class PromotionRefused(VeteranError):
+    """The model failed its function's eval gate; the message is the gate's verdict."""
+
+    def __init__(self, message: str, verdict: GateOutcome) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
+# -- errors with an HTTP status -------------------------------------------------------------------
 
 
 class HTTPError(VeteranError):

@@ -5,7 +5,7 @@ gives TRL `GRPOTrainer` reward functions; `export_verifiers` writes an installab
 environment package. Every reward is the graders' own score (`veteran.evals.graders`), so what
 an evaluation measures and what training rewards cannot drift apart.
 
-Errors: `EnvError` (an `EvalError`, so a `VeteranError`) says why an environment cannot be
+Errors: `EnvError` (a `VeteranError`) says why an environment cannot be
 built, used or exported.
 """
 

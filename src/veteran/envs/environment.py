@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import orjson
 
 from veteran.config import Config
+from veteran.errors import EnvError as EnvError  # defined with the whole tree
 from veteran.evals import datasets
-from veteran.evals.errors import EvalError, Skip
+from veteran.evals.errors import Skip
 from veteran.evals.types import Complete, Grader, Output, Sample, Score
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ Action = str | Mapping[str, Any]
 # A policy sees the prompt messages and the tools offered; it answers once.
 Policy = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Awaitable[Action]]
 MODEL_GRADERS = {"llm_judge", "pairwise"}
-
-
-class EnvError(EvalError):
-    """An environment cannot be built or used as asked; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,31 +27,23 @@ from urllib.parse import urlsplit
 
 import httptools
 
+# The client's errors live in the one tree (veteran.errors); importers find them here too.
+from veteran.errors import (
+    ConnectError,
+    ConnectionClosed,
+    HTTPClientError,
+    ProtocolError,
+    ReadTimeout,
+    TotalTimeout,
+)
+
+__all__ = [
+    "ConnectError", "ConnectionClosed", "ConnectionPool", "HTTPClientError", "ProtocolError",
+    "ReadTimeout", "RequestContext", "Response", "Timeouts", "TotalTimeout", "header_block",
+    "retry_after",
+]
+
 PAUSE_AT = 1 << 20  # buffered body bytes above which reading pauses (backpressure)
-
-
-class HTTPClientError(Exception):
-    """Root of this client's errors; messages never contain headers or bodies."""
-
-
-class ConnectError(HTTPClientError):
-    pass
-
-
-class ReadTimeout(HTTPClientError):
-    pass
-
-
-class TotalTimeout(HTTPClientError):
-    pass
-
-
-class ConnectionClosed(HTTPClientError):
-    """The server closed the connection before the response was complete."""
-
-
-class ProtocolError(HTTPClientError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,11 @@ from typing import Any
 
 import orjson
 
-from veteran.errors import VeteranError
+from veteran.errors import ImportRefused
 from veteran.store.ids import new_id
 from veteran.types import TrajectoryRecord, check_timestamp, now, parse_timestamp
 
 ALLOWED = frozenset({"request", "response", "created_at", "episode_id", "tags"})
-
-
-class ImportError_(VeteranError):
-    def __init__(self, line: int, problem: str) -> None:
-        super().__init__(f"line {line}: {problem}")
 
 
 def parse_openai_log(lines: Iterable[bytes | str]) -> list[TrajectoryRecord]:
@@ -31,34 +26,34 @@ def parse_openai_log(lines: Iterable[bytes | str]) -> list[TrajectoryRecord]:
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise ImportError_(number, f"not valid JSON: {exc}") from None
+            raise ImportRefused(number, f"not valid JSON: {exc}") from None
         records.append(_record(number, item))
     return records
 
 
 def _record(number: int, item: Any) -> TrajectoryRecord:
     if not isinstance(item, dict):
-        raise ImportError_(number, "must be an object with `request` and `response`")
+        raise ImportRefused(number, "must be an object with `request` and `response`")
     unknown = sorted(set(item) - ALLOWED)
     if unknown:
-        raise ImportError_(number, f"unknown fields: {', '.join(unknown)}")
+        raise ImportRefused(number, f"unknown fields: {', '.join(unknown)}")
     request, response = item.get("request"), item.get("response")
     if not isinstance(request, dict) or not isinstance(request.get("messages"), list) or not (
         request["messages"]
     ):
-        raise ImportError_(number, "`request` must be a chat request with non-empty `messages`")
+        raise ImportRefused(number, "`request` must be a chat request with non-empty `messages`")
     if not isinstance(response, dict) or not (
         isinstance(response.get("choices"), list) or "error" in response
     ):
-        raise ImportError_(number, "`response` must be a chat completion (with `choices`)")
+        raise ImportRefused(number, "`response` must be a chat completion (with `choices`)")
     tags = item.get("tags") or {}
     if not isinstance(tags, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
     ):
-        raise ImportError_(number, "`tags` must be an object of string values")
+        raise ImportRefused(number, "`tags` must be an object of string values")
     episode_id = item.get("episode_id")
     if episode_id is not None and not isinstance(episode_id, str):
-        raise ImportError_(number, "`episode_id` must be a string")
+        raise ImportRefused(number, "`episode_id` must be a string")
     failed = "error" in response and not response.get("choices")
     model = response.get("model") or request.get("model")
     created_at = _time(number, item.get("created_at"))
@@ -88,6 +83,6 @@ def _time(number: int, value: Any) -> float:
             return parse_timestamp(value)
     except ValueError:
         pass
-    raise ImportError_(
+    raise ImportRefused(
         number, "`created_at` must be ISO 8601 with a time zone, or UNIX seconds, 1970-9999"
     )

@@ -35,6 +35,7 @@ from veteran.datasets import (
     manifest_to_json,
     read_manifest,
 )
+from veteran.errors import TrainingStopped as TrainingStopped  # defined with the whole tree
 from veteran.errors import VeteranError
 from veteran.models import Lineage, ModelRecord, Registry, StagedModel
 from veteran.store import Store
@@ -45,15 +46,6 @@ from veteran.workspace import Workspace
 JOB_VERSION = 1
 # The open format each kind of dataset is exported in, next to the model.
 EXPORT_FORMATS = {"sft": "openai-sft", "preference": "openai-dpo", "environment": "openai-rft"}
-
-
-class TrainingStopped(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C); the staged model `model_id` can be resumed. A
-    `KeyboardInterrupt`, so code that stops on Ctrl-C still does."""
-
-    def __init__(self, model_id: str) -> None:
-        super().__init__(model_id)
-        self.model_id = model_id
 
 
 @dataclass(frozen=True)

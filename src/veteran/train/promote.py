@@ -27,6 +27,7 @@ from typing import Any
 import tomlkit
 
 from veteran.config import Config, FunctionConfig, parse_config
+from veteran.errors import PromotionRefused as PromotionRefused  # defined with the whole tree
 from veteran.errors import VeteranError
 from veteran.evals import report
 from veteran.evals.report import GateVerdict
@@ -39,14 +40,6 @@ from veteran.tomledit import function_table, toml_number, write_config
 from veteran.workspace import Workspace
 
 PROMOTION_VERSION = 1
-
-
-class PromotionRefused(VeteranError):
-    """The model failed its function's eval gate; the message is the gate's verdict."""
-
-    def __init__(self, message: str, verdict: GateVerdict) -> None:
-        super().__init__(message)
-        self.verdict = verdict
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from veteran import extras
+from veteran.errors import RecipeError as RecipeError  # defined with the whole tree
 from veteran.errors import VeteranError
 from veteran.train.types import Progress, TrainJob, TrainResult
 
@@ -35,11 +36,6 @@ ADAPTER = "adapter"
 # models such as SmolLM2: q/k/v/o_proj, gate/up/down_proj).
 TARGET_MODULES = "all-linear"
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
-
-
-class RecipeError(VeteranError, ValueError):
-    """A recipe cannot run as asked: an unknown or invalid parameter, unusable data, a base model
-    that is not there, or a resume without a checkpoint."""
 
 
 def require(module: str) -> ModuleType:
