@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
 
 from tests.conftest import write_workspace
+from veteran import tomledit
 from veteran.cli import cli
 from veteran.config import load_config
 from veteran.errors import VeteranError
+from veteran.evals import drill
 from veteran.evals.drill import DrillPlan, FunctionDrill, apply_drill, plan_drill
 from veteran.evals.runs import Result, Runs
 from veteran.store import Store
@@ -142,7 +146,7 @@ def test_apply_keeps_comments_and_a_second_drill_has_nothing_to_move(
     assert "no fallback" in shown.output
 
 
-def test_apply_refuses_a_changed_file_and_restores_a_bad_edit(
+def test_apply_refuses_a_changed_file_and_a_bad_edit(
     workspace: tuple[Workspace, Runs],
 ) -> None:
     ws, runs = workspace
@@ -151,7 +155,7 @@ def test_apply_refuses_a_changed_file_and_restores_a_bad_edit(
     ws.config_path.write_text(original.replace("weight = 3", "weight = 2"), encoding="utf-8")
     with pytest.raises(VeteranError, match="changed since the drill was planned"):
         apply_drill(ws.config_path, plan)
-    # an edit that leaves no variant with traffic does not load: the original comes back
+    # an edit that leaves no variant with traffic does not load: the file is not touched
     only_small = original.replace("weight = 1\n", "weight = 0\n")
     ws.config_path.write_text(only_small, encoding="utf-8")
     plan = plan_drill(load_config(ws.config_path), runs, "a")
@@ -160,6 +164,104 @@ def test_apply_refuses_a_changed_file_and_restores_a_bad_edit(
     broken = [c for c in plan.changes if c.key == "weight" and c.variant == "big"]
     bad = DrillPlan("a", None, [FunctionDrill(
         "triage", ["big"], 0.75, {}, None, "small", False, None, None, broken)])
-    with pytest.raises(VeteranError, match="restored"):
+    with pytest.raises(VeteranError, match="drill not applied: .* not changed: the edit would "
+                                           "not load"):
         apply_drill(ws.config_path, bad)
     assert ws.config_path.read_text(encoding="utf-8") == only_small
+
+
+def _only_big(ws: Workspace, runs: Runs) -> tuple[bytes, DrillPlan]:
+    """A workspace where only `big` has traffic, and a plan whose edit would not load: it takes
+    `big`'s traffic away and gives it to nobody."""
+    text = ws.config_path.read_text(encoding="utf-8").replace("weight = 1\n", "weight = 0\n")
+    ws.config_path.write_text(text, encoding="utf-8")
+    plan = plan_drill(load_config(ws.config_path), runs, "a")
+    bad = [c for c in plan.changes if c.key == "weight" and c.variant == "big"]
+    assert [c.new for c in bad] == [0]
+    return ws.config_path.read_bytes(), DrillPlan("a", None, [FunctionDrill(
+        "triage", ["big"], 1.0, {}, None, "small", False, None, None, bad)])
+
+
+def test_a_bad_edit_is_validated_before_the_file_changes_and_leaves_it_byte_identical(
+    workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws, runs = workspace
+    original, bad = _only_big(ws, runs)
+    ws.config_path.chmod(0o640)
+    live_while_validating: list[bytes] = []
+    validated: list[Path] = []
+
+    def spy_load(path: Path) -> Any:
+        live_while_validating.append(ws.config_path.read_bytes())
+        validated.append(path)
+        return load_config(path)
+
+    replaced: list[tuple[str, str]] = []
+    monkeypatch.setattr(tomledit, "load_config", spy_load)
+    monkeypatch.setattr(tomledit.os, "replace", lambda a, b: replaced.append((a, b)))
+    with pytest.raises(VeteranError, match="drill not applied"):
+        apply_drill(ws.config_path, bad)
+    assert ws.config_path.read_bytes() == original
+    assert oct(ws.config_path.stat().st_mode & 0o777) == oct(0o640)
+    assert live_while_validating == [original]  # validated while the live file was untouched
+    assert validated[0] != ws.config_path and validated[0].parent == ws.config_path.parent
+    assert replaced == []  # never renamed over
+    assert sorted(p.name for p in ws.path.iterdir() if "tmp" in p.name) == []
+
+
+def test_an_edit_that_does_not_take_is_refused_before_the_file_changes(
+    workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws, runs = workspace
+    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
+    plan = plan_drill(ws.load_config(), runs, "a")
+    original = ws.config_path.read_bytes()
+    # the TOML written says something else than the plan: it loads, but must not be written
+    monkeypatch.setattr(drill, "_toml_number", lambda value: 2)
+    with pytest.raises(VeteranError, match=r"drill not applied: .* not changed: the edit did "
+                                           r"not take: functions\.triage\.variants\.\w+\.weight"):
+        apply_drill(ws.config_path, plan)
+    assert ws.config_path.read_bytes() == original
+
+
+def test_apply_renames_a_validated_file_over_the_config(
+    workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws, runs = workspace
+    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
+    plan = plan_drill(ws.load_config(), runs, "a")
+    original = ws.config_path.read_bytes()
+    ws.config_path.chmod(0o640)
+    real_replace = os.replace
+    seen: list[tuple[bytes, bytes, int]] = []
+
+    def spy_replace(src: str, dst: str) -> None:
+        assert Path(src).parent == Path(dst).parent == ws.config_path.parent
+        # the new text is whole and loads before it becomes the config
+        load_config(Path(src))
+        seen.append((Path(src).read_bytes(), Path(dst).read_bytes(), Path(src).stat().st_mode))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(tomledit.os, "replace", spy_replace)
+    assert len(apply_drill(ws.config_path, plan)) == 3
+    [(new, live_before, mode)] = seen
+    assert live_before == original and new == ws.config_path.read_bytes() != original
+    assert mode & 0o777 == 0o640 == ws.config_path.stat().st_mode & 0o777
+
+
+def test_a_crash_before_the_rename_leaves_the_old_file(
+    workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws, runs = workspace
+    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
+    plan = plan_drill(ws.load_config(), runs, "a")
+    original = ws.config_path.read_bytes()
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(tomledit.os, "replace", crash)
+    with pytest.raises(OSError, match="disk gone"):
+        apply_drill(ws.config_path, plan)
+    assert ws.config_path.read_bytes() == original
+    assert [p.name for p in ws.path.iterdir() if "tmp" in p.name] == []

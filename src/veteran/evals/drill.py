@@ -21,14 +21,13 @@ by the latest eval scores and says what moving the lost traffic there would cost
   weight, and lost variants leave `fallbacks` (they would fail); nothing else is touched.
 
 `apply_drill` writes that change into veteran.toml with `tomlkit`, keeping comments and layout,
-re-validates the file and restores the original when it does not load or does not say what the
-plan meant.
+through `tomledit.write_config`: the new text is validated (it loads, and says what the plan
+meant) before it atomically replaces the file, so a refused edit leaves the file as it was.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,11 +37,12 @@ from typing import Any
 import tomlkit
 
 from veteran.config import Config, FunctionConfig, load_config
-from veteran.errors import ConfigError, VeteranError
+from veteran.errors import VeteranError
 from veteran.evals import stats
 from veteran.evals.runs import Result, RunInfo, Runs
 from veteran.tomledit import function_table as _function_table
 from veteran.tomledit import toml_number as _toml_number
+from veteran.tomledit import write_config
 
 RUNS_SCANNED = 1000  # finished runs looked at, newest first
 
@@ -305,9 +305,9 @@ def plan_drill(config: Config, runs: Runs, provider: str, *,
 
 
 def apply_drill(path: Path, plan: DrillPlan) -> list[Change]:
-    """Write the plan's changes into `path` (comments and layout kept), re-validate, and restore
-    the original when the new file does not load or does not hold the planned values. Refuses
-    when the file no longer holds the values the plan started from. Returns what was applied."""
+    """Write the plan's changes into `path` (comments and layout kept) once the new text loads and
+    holds the planned values; refuses, leaving `path` as it was, when it does not, or when the
+    file no longer holds the values the plan started from. Returns what was applied."""
     changes = plan.changes
     if not changes:
         return []
@@ -315,12 +315,7 @@ def apply_drill(path: Path, plan: DrillPlan) -> list[Change]:
     doc = tomlkit.parse(original)
     before = load_config(path)
     for c in changes:
-        function = before.functions.get(c.function)
-        now_value: Any = None
-        if function is not None:
-            now_value = (function.fallbacks if c.variant is None
-                         else getattr(function.variants.get(c.variant), c.key, None))
-        if now_value != c.old:
+        if _current(before, c) != c.old:
             raise VeteranError(f"{path} changed since the drill was planned "
                                f"({c.describe()} no longer holds); run the drill again")
     for c in changes:
@@ -332,23 +327,28 @@ def apply_drill(path: Path, plan: DrillPlan) -> list[Change]:
                 del table[c.key]
         else:
             table["variants"][c.variant][c.key] = _toml_number(c.new)
-    tmp = path.with_name(path.name + ".drill.tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
-    try:
-        after = load_config(path)
+
+    def holds_the_plan(after: Config) -> None:
         for c in changes:
-            function = after.functions[c.function]
-            got: Any = (function.fallbacks if c.variant is None
-                        else getattr(function.variants[c.variant], c.key))
-            if got != c.new:
-                raise ConfigError(str(path), f"functions.{c.function}",
-                                  f"the edit did not take: {c.describe()}, read {got!r}")
-    except (VeteranError, KeyError) as exc:
-        path.write_text(original, encoding="utf-8")
-        message = exc.message if isinstance(exc, VeteranError) else f"missing {exc}"
-        raise VeteranError(f"drill not applied, {path} restored: {message}") from None
+            if (got := _current(after, c)) != c.new:
+                raise VeteranError(f"{path} not changed: the edit did not take: "
+                                   f"{c.describe()}, read {got!r}")
+
+    try:
+        write_config(path, doc, expected=original, check=holds_the_plan)
+    except VeteranError as exc:
+        raise VeteranError(f"drill not applied: {exc.message}") from None
     return changes
+
+
+def _current(config: Config, change: Change) -> Any:
+    """What `config` holds at the key `change` sets; None when its function or variant is gone."""
+    function = config.functions.get(change.function)
+    if function is None:
+        return None
+    if change.variant is None:
+        return function.fallbacks
+    return getattr(function.variants.get(change.variant), change.key, None)
 
 
 def _show(value: Any) -> str:
