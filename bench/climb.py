@@ -52,7 +52,7 @@ from veteran.evals.runner import run_suite  # noqa: E402
 from veteran.evals.runs import Runs  # noqa: E402
 from veteran.evals.stats import mean_ci  # noqa: E402
 from veteran.evals.suite import load_suite  # noqa: E402
-from veteran.gateway import Gateway, create_app  # noqa: E402
+from veteran.gateway import Gateway, create_app, running  # noqa: E402
 from veteran.gateway.server import UVICORN_OPTIONS  # noqa: E402
 from veteran.models import Registry  # noqa: E402
 from veteran.store import Store  # noqa: E402
@@ -115,6 +115,12 @@ class Estimate:
 class Model:
     id: str
     seconds: float
+
+
+async def _run_suite(ws: Workspace, config: Any, store: Store, suite: Any) -> Any:
+    """The held-out suite through a running gateway, calling every model (cache off)."""
+    async with running(config, store, ws) as gateway:
+        return await run_suite(gateway, ws, suite, use_cache=False)
 
 
 def toml_str(value: str) -> str:
@@ -274,7 +280,7 @@ def main() -> None:
                 SUITE.format(variants=json.dumps(variants)))
             suite = load_suite(path, "heldout", config)
             t0 = time.perf_counter()
-            outcome = asyncio.run(run_suite(ws, config, store, suite, use_cache=False))
+            outcome = asyncio.run(_run_suite(ws, config, store, suite))
             print(f"held-out run {outcome.run_id}: {outcome.ran} calls in "
                   f"{time.perf_counter() - t0:.1f}s, {outcome.errors} errors", flush=True)
             results = Runs(store.engine).results(outcome.run_id)

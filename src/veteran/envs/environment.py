@@ -152,7 +152,7 @@ class Environment:
         "suite"`) or from `function`'s trajectories that have a reference (`"store"`: a
         demonstration, or the answer itself with positive feedback), or the `tasks` given (a
         training job's own examples); graders built by the evaluation code. Model graders need
-        `complete` (see `runner.gateway_complete`)."""
+        `complete` (see `runner.judge_complete`)."""
         from veteran.evals.runner import build_graders
         from veteran.evals.suite import load_suite
 

@@ -154,24 +154,21 @@ class _JudgeGateway:
 
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
-        from veteran.evals.runner import gateway_complete
-        from veteran.gateway.core import Gateway
+        from veteran.evals.runner import judge_complete
+        from veteran.gateway import running
         from veteran.store import Store
         from veteran.workspace import Workspace
 
         self._lock = self._lock or asyncio.Lock()  # made on the rewards' loop
         async with self._lock:
-            store = await asyncio.to_thread(
-                Store.open, Workspace(self.workspace).database_url(self.config))
-            gateway = Gateway(self.config, store, spool_dir=self.workspace / "spool",
-                              memory_dir=self.workspace / "memory")
+            workspace = Workspace(self.workspace)
+            store = await asyncio.to_thread(Store.open, workspace.database_url(self.config))
             try:
-                await gateway.start()
-                self._complete = gateway_complete(gateway, lambda: self.run)
-                yield
+                async with running(self.config, store, workspace) as gateway:
+                    self._complete = judge_complete(gateway, lambda: self.run)
+                    try:
+                        yield
+                    finally:
+                        self._complete = None
             finally:
-                self._complete = None
-                try:
-                    await gateway.close()
-                finally:
-                    store.close()
+                store.close()

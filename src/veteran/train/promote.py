@@ -31,9 +31,10 @@ from veteran.errors import PromotionRefused as PromotionRefused  # defined with 
 from veteran.errors import VeteranError
 from veteran.evals import report
 from veteran.evals.report import GateVerdict
-from veteran.evals.runner import run_suite
+from veteran.evals.runner import RunOutcome, run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
+from veteran.gateway import running
 from veteran.models import ModelRecord, Registry
 from veteran.store import Store
 from veteran.tomledit import function_table, toml_number, write_config
@@ -202,8 +203,12 @@ def _run_gate(workspace: Workspace, config: Config, store: Store, function: str,
                            f"of suite {suite.name!r} ({', '.join(suite.config.graders)})")
     baseline = f"{function}:{main_variant(fconfig, besides=model_id)}"
     candidate = f"{function}:{model_id}"
-    outcome = asyncio.run(run_suite(workspace, config, store, suite,
-                                    variants=[baseline, candidate], progress=progress))
+    async def run() -> RunOutcome:
+        async with running(config, store, workspace) as gateway:
+            return await run_suite(gateway, workspace, suite, variants=[baseline, candidate],
+                                   progress=progress)
+
+    outcome = asyncio.run(run())
     results = Runs(store.engine).results(outcome.run_id)
     try:
         verdict = report.gate(results, grader, baseline, candidate, gate.max_drop)
