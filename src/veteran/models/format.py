@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from veteran import extras
 from veteran.errors import UpstreamError, VeteranError
 from veteran.memory.context import last_user_text
 
@@ -46,7 +47,6 @@ FEWSHOT_FILE = "fewshot.json"
 FEWSHOT_EXAMPLES = "examples.jsonl"
 FEWSHOT_VECTORS = "embeddings.npy"
 FEWSHOT_VERSION = 1
-TRAIN_EXTRA = "pip install 'veteran[train]'"
 Matrix = npt.NDArray[np.float32]
 
 
@@ -302,11 +302,7 @@ def load_causal_lm(folder: Path, manifest: dict[str, Any],
         return tokenizer, model
     if not adapter.is_dir():
         raise VeteranError(f"owned model {folder} has neither weights/ nor adapter/")
-    try:
-        from peft import PeftModel
-    except ImportError:
-        raise VeteranError(f"serving the LoRA adapter in {folder} needs peft: "
-                           f"run `{TRAIN_EXTRA}`") from None
+    peft = extras.require("peft", extra="local", purpose=f"serving the LoRA adapter in {folder}")
     base = manifest.get("base_model")
     sibling = folder.parent / str(base) if base else None
     if sibling is not None and sibling != folder and owned_kind(sibling) == "causal-lm":
@@ -317,7 +313,7 @@ def load_causal_lm(folder: Path, manifest: dict[str, Any],
                                           _depth=_depth + 1)
     else:
         tokenizer, model = load_base(base)
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     if any((adapter / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
         tokenizer = AutoTokenizer.from_pretrained(str(adapter), local_files_only=True)
