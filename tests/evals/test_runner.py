@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from tests.evals.workspaces import echo_dataset, eval_workspace
 from veteran.evals.runner import RunOutcome, run_suite
-from veteran.gateway import running
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
+from veteran.gateway import running
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.workspace import Workspace
