@@ -19,7 +19,6 @@ Splits without rows are not written: `datasets` cannot read an empty split back.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import orjson
 
 from veteran.datasets.errors import ExportError
 from veteran.datasets.types import Example
+from veteran.extras import require
 
 Splits = Mapping[str, list[Example]]
 RFT_RESERVED = {"messages", "reference", "tools"}
@@ -87,11 +87,7 @@ def parquet_row(e: Example) -> dict[str, Any]:
 
 
 def _require(module: str, fmt: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ExportError(f"format {fmt!r} needs the `{module}` package: "
-                          "pip install 'veteran[train]'") from None
+    return require(module, extra="train", purpose=f"format {fmt!r}", error=ExportError)
 
 
 def _jsonl(row: Callable[[Example], dict[str, Any]]) -> Callable[[Path, Splits], None]:

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from veteran.errors import StoreError
+from veteran.extras import install_hint
 
 # The handle every store API is opened over (`Store.engine`), by a name rooms above the store use
 # in signatures without importing SQLAlchemy themselves (SQL lives in store/ only).
@@ -53,7 +54,5 @@ def create_store_engine(url: str, *, sqlite_synchronous: str = "normal") -> Engi
                 url, pool_pre_ping=True, pool_size=8, connect_args={"connect_timeout": 5}
             )
         except ModuleNotFoundError:
-            raise StoreError(
-                "PostgreSQL needs psycopg: pip install 'veteran[postgres]'"
-            ) from None
+            raise StoreError(f"PostgreSQL needs psycopg: {install_hint('postgres')}") from None
     raise StoreError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
