@@ -2,8 +2,8 @@
 
 Training tests use a tiny randomly initialised Llama (2 layers, 64 wide) with SmolLM2's tokenizer,
 saved once per session, so each run takes seconds; one short run proves the default path on the
-real built-in SmolLM2. Each toy task is chosen so that a few steps move its figure reliably with
-the seed fixed.
+real built-in SmolLM2. Each toy task is chosen so that a few steps move its figure reliably
+whatever the seed: another machine's float kernels make a sampled run take another path.
 """
 
 from __future__ import annotations
@@ -315,7 +315,15 @@ def test_dpo_widens_the_margin(tiny: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_grpo_raises_the_reward(tiny: str, tmp_path: Path) -> None:
     """The toy reward: the share of completion tokens whose embedding (in the tiny model) lies on
-    one side of a hyperplane, a direction a LoRA adapter can learn in a few steps."""
+    one side of a hyperplane, a direction a LoRA adapter can learn in a few steps.
+
+    A run cannot be replayed on another machine: sampling turns the last bits in which CPUs
+    (and thread counts) differ into other tokens, and each changes every later draw, so from
+    about the fifth step a run elsewhere is a run with another seed. The verdict must hold
+    for any seed: short completions (each token's credit is clear), groups of 8, a decaying
+    learning rate, and the mean reward of the last four steps against the first four. In 14
+    runs on one machine (seeds 0-5 and 12, 1 or 2 threads, three random tiny models) that gain
+    was 0.34 to 0.52; with the learning rate at 1e-9 it was -0.004 to 0.09 (7 runs)."""
     from safetensors.torch import load_file
 
     embeddings = load_file(str(Path(tiny) / "model.safetensors"))["model.embed_tokens.weight"]
@@ -329,13 +337,13 @@ def test_grpo_raises_the_reward(tiny: str, tmp_path: Path) -> None:
         return [float(good[ids].float().mean()) if ids else 0.0 for ids in completion_ids]
 
     result = GrpoRecipe().train(job(tmp_path, "grpo", tiny, {
-        "max_steps": 10, "batch_size": 8, "num_generations": 4, "max_completion_length": 8,
-        "learning_rate": 0.15, "lr_scheduler": "constant"}, reward_funcs=[one_side],
+        "max_steps": 16, "batch_size": 16, "num_generations": 8, "max_completion_length": 4,
+        "learning_rate": 0.08, "lr_scheduler": "linear"}, reward_funcs=[one_side],
         eval=[review(100), review(101)]))
-    # About 0.5 at first; seeds 0 to 3 all gain 0.3 or more by the last three steps.
     reward = losses(result.history, "reward")
-    assert len(reward) == 10
-    assert sum(reward[-3:]) / 3 > sum(reward[:3]) / 3 + 0.15, reward
+    assert len(reward) == 16
+    first, last = sum(reward[:4]) / 4, sum(reward[-4:]) / 4
+    assert last > first + 0.25, reward
     assert result.metrics["reward"] == reward[-1] and "eval_reward" in result.metrics
     assert "rewards/one_side/mean" in result.history[0]  # TRL names it after the function
     # The reward function sees each row's reference as it was, not its JSON text.
