@@ -30,8 +30,7 @@ def build_gateway(workspace: Workspace) -> Gateway:
     store = Store.open(
         workspace.database_url(config), sqlite_synchronous=config.capture.sqlite_synchronous
     )
-    gateway = Gateway(config, store, spool_dir=workspace.path / "spool",
-                      memory_dir=workspace.path / "memory", workspace=workspace)
+    gateway = Gateway.for_workspace(config, store, workspace)
     compose(gateway, workspace)
     return gateway
 

@@ -1,4 +1,4 @@
-"""The shapes veteran captures and serves: trajectories and feedback.
+"""The shapes veteran captures and serves: trajectories and feedback, and memory's chunks.
 
 `TrajectoryRecord` is what the gateway hands to the capture writer (a plain slotted dataclass:
 it is built on every request). `Trajectory` and `Feedback` are the read side, served by the API
@@ -186,3 +186,20 @@ class Trajectory(_Read):
             cached=bool(m["cached"]),
             context=orjson.loads(m["context"]) if full and m["context"] else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a memory document: the unit that is embedded, indexed, searched and put into
+    prompts (`veteran.memory`). Defined here, below both rooms, because the store keeps and
+    returns chunks and memory makes and searches them."""
+
+    id: str  # stable across re-ingests of unchanged content: f"{document_id}:{ordinal}"
+    collection: str
+    document_id: str
+    source: str  # a path relative to what was ingested, or "trajectory:ID" for promoted memory
+    ordinal: int  # position within its document, from 0
+    text: str
+    tokens: int  # counted with the embedder's tokenizer
+    # heading path, page, char offsets, record fields, trajectory link...: filterable
+    metadata: dict[str, Any] = field(default_factory=dict)

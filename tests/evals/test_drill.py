@@ -209,13 +209,17 @@ def test_a_bad_edit_is_validated_before_the_file_changes_and_leaves_it_byte_iden
     assert sorted(p.name for p in ws.path.iterdir() if "tmp" in p.name) == []
 
 
+def _plan_without_a(ws: Workspace, runs: Runs) -> tuple[DrillPlan, bytes]:
+    """A drill plan for losing provider `a`, and the config's bytes before it is applied."""
+    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
+    return plan_drill(ws.load_config(), runs, "a"), ws.config_path.read_bytes()
+
+
 def test_an_edit_that_does_not_take_is_refused_before_the_file_changes(
     workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ws, runs = workspace
-    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
-    plan = plan_drill(ws.load_config(), runs, "a")
-    original = ws.config_path.read_bytes()
+    plan, original = _plan_without_a(ws, runs)
     # the TOML written says something else than the plan: it loads, but must not be written
     monkeypatch.setattr(drill, "_toml_number", lambda value: 2)
     with pytest.raises(VeteranError, match=r"drill not applied: .* not changed: the edit did "
@@ -228,9 +232,7 @@ def test_apply_renames_a_validated_file_over_the_config(
     workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ws, runs = workspace
-    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
-    plan = plan_drill(ws.load_config(), runs, "a")
-    original = ws.config_path.read_bytes()
+    plan, original = _plan_without_a(ws, runs)
     ws.config_path.chmod(0o640)
     real_replace = os.replace
     seen: list[tuple[bytes, bytes, int]] = []
@@ -253,9 +255,7 @@ def test_a_crash_before_the_rename_leaves_the_old_file(
     workspace: tuple[Workspace, Runs], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ws, runs = workspace
-    _run(runs, {"triage:big": [1.0] * 20, "triage:small": [0.0] * 20, "triage:spare": [1.0] * 20})
-    plan = plan_drill(ws.load_config(), runs, "a")
-    original = ws.config_path.read_bytes()
+    plan, original = _plan_without_a(ws, runs)
 
     def crash(src: str, dst: str) -> None:
         raise OSError("disk gone")

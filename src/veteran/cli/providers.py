@@ -1,7 +1,7 @@
 """`veteran providers`: see the configured providers and switch one off or on without a restart.
 
 The switch is stored in the workspace's store; every running gateway on that store reads it
-within a second (`Gateway.switch_poll_interval`) and skips the provider, sending its traffic to
+within a second (`veteran.gateway.poll_switches`) and skips the provider, sending its traffic to
 the functions' fallbacks: the "vendor suspended us at 5:21 PM" case.
 """
 

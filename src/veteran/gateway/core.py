@@ -76,6 +76,14 @@ class Gateway:
         self.durable = config.capture.durable
         self.max_body = config.server.max_body_bytes
 
+    @classmethod
+    def for_workspace(cls, config: Config, store: Store, workspace: Workspace) -> Gateway:
+        """A gateway whose captures spool in the workspace's `spool/` while the store is away,
+        with search indexes cached in its `memory/` and fewshot models read from its
+        `models/`."""
+        return cls(config, store, spool_dir=workspace.path / "spool",
+                   memory_dir=workspace.path / "memory", workspace=workspace)
+
     def keep(self, name: str, job: Job) -> None:
         """Run `job(gateway)` in the background while the gateway runs (from `start`, or now
         when it already runs); it is cancelled by `close`."""
@@ -210,9 +218,8 @@ async def running(config: Config, store: Store, workspace: Workspace | None = No
     """A started gateway over `store` for in-process work (evaluations, judges, promotion
     gates), following the provider switches; closed on exit. Its captures spool in the
     workspace's `spool/` while the store is away."""
-    folder = workspace.path if workspace is not None else None
-    gateway = Gateway(config, store, spool_dir=folder / "spool" if folder else None,
-                      memory_dir=folder / "memory" if folder else None, workspace=workspace)
+    gateway = (Gateway(config, store) if workspace is None
+               else Gateway.for_workspace(config, store, workspace))
     gateway.keep("switches", poll_switches)
     await gateway.start()
     try:

@@ -9,26 +9,17 @@ where each retriever ranked them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from veteran.types import Chunk
+
 Vectors = npt.NDArray[np.float32]  # shape (n, dim), rows L2-normalised
 
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    id: str  # stable across re-ingests of unchanged content: f"{document_id}:{ordinal}"
-    collection: str
-    document_id: str
-    source: str  # a path relative to what was ingested, or "trajectory:ID" for promoted memory
-    ordinal: int  # position within its document, from 0
-    text: str
-    tokens: int  # counted with the embedder's tokenizer
-    # heading path, page, char offsets, record fields, trajectory link...: filterable
-    metadata: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Chunk", "Embedder", "Hit", "Vectors"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,7 @@
 """Institutional memory in the store: collections, documents and embedded chunks.
 
-`veteran.memory.store.MemoryStore` is what memory code uses; this is its storage half, below
-the memory room, so it speaks in its own shapes (`StoredChunk`) and takes chunks by what they
-carry (`ChunkLike`). The same tables serve SQLite (the embedded default) and PostgreSQL.
+Memory code uses it as `veteran.memory.store.MemoryStore`; chunks are `veteran.types.Chunk`.
+The same tables serve SQLite (the embedded default) and PostgreSQL.
 Embeddings are stored as float32 little-endian bytes, not as a vector type: search builds its
 own index from them (see `veteran.memory.search`), and PostgreSQL needs no extension.
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,42 +30,11 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, select, u
 from veteran.errors import IngestError, NotFound
 from veteran.store.codec import codec_for
 from veteran.store.schema import kb_chunks, kb_collections, kb_documents
-from veteran.types import now
+from veteran.types import Chunk, now
 
 _DTYPE = np.dtype("<f4")
 _BATCH = 500  # rows per IN (...) lookup or insert
 Vectors = npt.NDArray[np.float32]
-
-
-class ChunkLike(Protocol):
-    """What storing a chunk needs of it (`veteran.memory.types.Chunk`)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def document_id(self) -> str: ...
-    @property
-    def ordinal(self) -> int: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def tokens(self) -> int: ...
-    @property
-    def metadata(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk as read back: the fields of `veteran.memory.types.Chunk`."""
-
-    id: str
-    collection: str
-    document_id: str
-    source: str
-    ordinal: int
-    text: str
-    tokens: int
-    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +74,7 @@ def _ms() -> int:
     return int(now() * 1000)
 
 
-class MemoryTables:
+class MemoryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.codec = codec_for(engine)
@@ -178,13 +146,17 @@ class MemoryTables:
 
     def generation(self, collection: str) -> int:
         """`NotFound` for an unknown collection."""
+        return int(self._collection_value(kb_collections.c.generation, collection))
+
+    def _collection_value(self, column: Any, collection: str) -> Any:
+        """One column of a collection's row; `NotFound` for an unknown collection."""
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(kb_collections.c.generation).where(kb_collections.c.name == collection)
+                select(column).where(kb_collections.c.name == collection)
             ).scalar()
         if value is None:
             raise NotFound(f"no collection {collection!r}", param="collection")
-        return int(value)
+        return value
 
     def delete_collection(self, name: str) -> None:
         """Remove the collection with its documents and chunks; `NotFound` when unknown."""
@@ -230,18 +202,13 @@ class MemoryTables:
         content_hash: str,
         size: int,
         metadata: dict[str, Any],
-        chunks: Sequence[ChunkLike],
+        chunks: Sequence[Chunk],
         embeddings: Vectors,
     ) -> None:
         """Store a document's chunks in place of the old ones, in one transaction. The chunks'
         `document_id` must be `document_id(collection, source, content_hash)`."""
         doc_id = document_id(collection, source, content_hash)
-        with self.engine.connect() as conn:
-            dim = conn.execute(
-                select(kb_collections.c.dim).where(kb_collections.c.name == collection)
-            ).scalar()
-        if dim is None:
-            raise NotFound(f"no collection {collection!r}", param="collection")
+        dim = self._collection_value(kb_collections.c.dim, collection)
         vectors = np.asarray(embeddings, dtype=_DTYPE)
         if vectors.shape != (len(chunks), dim):
             raise ValueError(
@@ -300,7 +267,7 @@ class MemoryTables:
 
     # chunks
 
-    def stored_chunks(self, collection: str) -> Iterator[tuple[StoredChunk, np.ndarray]]:
+    def chunks(self, collection: str) -> Iterator[tuple[Chunk, np.ndarray]]:
         """Every chunk of the collection with its embedding row, ordered by id, streamed."""
         k, d = kb_chunks.c, kb_documents.c
         stmt = (
@@ -315,10 +282,10 @@ class MemoryTables:
                 yield (self._chunk(row, collection),
                        np.frombuffer(row.embedding, dtype=_DTYPE))
 
-    def stored_chunks_by_id(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """The chunks of these ids that exist, by id (text and metadata, no embeddings)."""
         k, d = kb_chunks.c, kb_documents.c
-        found: dict[str, StoredChunk] = {}
+        found: dict[str, Chunk] = {}
         unique = list(dict.fromkeys(ids))
         with self.engine.connect() as conn:
             for start in range(0, len(unique), _BATCH):
@@ -332,8 +299,8 @@ class MemoryTables:
                     found[row.id] = self._chunk(row, row.collection)
         return found
 
-    def _chunk(self, row: Any, collection: str) -> StoredChunk:
-        return StoredChunk(
+    def _chunk(self, row: Any, collection: str) -> Chunk:
+        return Chunk(
             id=row.id, collection=collection, document_id=row.document_id, source=row.source,
             ordinal=row.ordinal, text=self.codec.decode(row.text), tokens=row.tokens,
             metadata=self.codec.decode_json(row.metadata),
