@@ -1,6 +1,8 @@
 """Graders: one class per kind, built from a suite's `[graders.NAME]` table.
 
-`grader_from_config(name, spec)` picks the class by `spec["type"]`. Graders compare the output
+`grader_from_config(name, spec)` checks the options against the type's (`GRADER_OPTIONS` in
+`veteran.evals.suite`: an unknown option is an error) and picks the class by `spec["type"]`.
+Graders compare the output
 with `spec["value"]` when given, else with the sample's reference; a list reference means any
 of its answers will do. An output whose call failed scores 0 (failed). `to_openai_grader`
 writes a definition in OpenAI's graders JSON shape where one exists.
@@ -26,6 +28,7 @@ import orjson
 
 from veteran.evals.errors import GraderError, Skip
 from veteran.evals.judges import LLMJudge, PairwiseJudge, render_output
+from veteran.evals.suite import GRADER_OPTIONS, grader_problems
 from veteran.evals.types import Complete, Grader, Output, Sample, Score
 from veteran.memory.types import Embedder
 
@@ -373,7 +376,7 @@ SIMPLE: dict[str, Callable[[str, dict[str, Any]], Grader]] = {
     "json_schema": JsonSchema, "json_field": JsonField, "numeric": Numeric,
     "tool_call": ToolCall, "python": Python, "feedback": FeedbackMetric,
 }
-TYPES = sorted([*SIMPLE, "embedding_similarity", "llm_judge", "pairwise"])
+TYPES = sorted(GRADER_OPTIONS)
 
 
 def grader_from_config(
@@ -384,6 +387,7 @@ def grader_from_config(
     complete: Complete | None = None,
 ) -> Grader:
     """The grader `spec["type"]` names, checked; `GraderError` names what is wrong."""
+    _check(name, spec)
     kind = spec.get("type")
     if kind in SIMPLE:
         return SIMPLE[kind](name, spec)
@@ -394,6 +398,14 @@ def grader_from_config(
     if kind == "pairwise":
         return PairwiseJudge(name, spec, complete)
     raise GraderError(f"grader {name!r}: unknown type {kind!r}; one of {', '.join(TYPES)}")
+
+
+def _check(name: str, spec: dict[str, Any]) -> None:
+    problems = grader_problems(spec)
+    if problems:
+        key, problem = problems[0]
+        raise GraderError(f"grader {name!r}: {problem}" if key == "type"
+                          else f"grader {name!r}: `{key}`: {problem}")
 
 
 # Export to OpenAI graders JSON
@@ -428,10 +440,17 @@ async def _never(body: dict[str, Any]) -> dict[str, Any]:
     raise GraderError("exporting a grader calls no model")
 
 
+EXPORTABLE = ("exact", "contains", "normalized", "embedding_similarity", "llm_judge", "python")
+
+
 def to_openai_grader(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The definition in OpenAI's graders JSON. The data item is expected to hold `reference`
     (and `input` for judges); `GraderError` for kinds with no equivalent."""
     kind = spec.get("type")
+    if kind in GRADER_OPTIONS and kind not in EXPORTABLE:
+        raise GraderError(f"grader {name!r}: type {kind!r} has no OpenAI graders equivalent "
+                          f"(exportable: {', '.join(EXPORTABLE)})")
+    _check(name, spec)
     reference = str(spec["value"]) if spec.get("value") is not None else REFERENCE
     base: dict[str, Any] = {"name": name}
     if kind in {"exact", "contains"}:
@@ -442,7 +461,7 @@ def to_openai_grader(name: str, spec: dict[str, Any]) -> dict[str, Any]:
                 "operation": operation}
     if kind in {"normalized", "embedding_similarity"}:
         metric = "fuzzy_match" if kind == "normalized" else "cosine"
-        threshold = float(spec.get("threshold", 1.0 if kind == "normalized" else 0.8))
+        threshold = 1.0 if kind == "normalized" else float(spec.get("threshold", 0.8))
         return {**base, "type": "text_similarity", "input": OUTPUT, "reference": reference,
                 "evaluation_metric": metric, "pass_threshold": threshold}
     if kind == "llm_judge":
@@ -468,8 +487,4 @@ def to_openai_grader(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             raise GraderError(f"grader {name!r}: export needs a named function not called "
                               "`grade` (OpenAI's entry point)")
         return {**base, "type": "python", "source": source + PYTHON_SHIM.format(function=called)}
-    if kind in TYPES:
-        raise GraderError(f"grader {name!r}: type {kind!r} has no OpenAI graders equivalent "
-                          "(exportable: exact, contains, normalized, embedding_similarity, "
-                          "llm_judge, python)")
-    raise GraderError(f"grader {name!r}: unknown type {kind!r}; one of {', '.join(TYPES)}")
+    raise AssertionError(f"exportable type {kind!r} is not exported")  # EXPORTABLE is wrong

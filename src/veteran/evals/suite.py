@@ -8,7 +8,7 @@
     # split = "test"; fractions = { train = 0.8, test = 0.2 }; seed = 0
 
     [graders.label]
-    type = "exact"                  # options are the grader's own (see evals/graders.py)
+    type = "exact"                  # options are the type's own (GRADER_OPTIONS; docs/evals.md)
 
     variants = ["triage:big", "triage:small", "up/gpt-x"]
     epochs = 1
@@ -61,13 +61,133 @@ class DatasetConfig(_Strict):
 
 
 class GraderConfig(BaseModel):
-    """`[graders.NAME]`: `type` plus the grader's own options (checked by the grader)."""
+    """`[graders.NAME]`: `type` plus the grader's own options, checked against the type's
+    options model (`GRADER_OPTIONS`) when the suite is read."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     type: str
 
     def spec(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+# Each grader type's options, as strict as veteran.toml: an unknown or misspelt option is an
+# error, not silently ignored. The grader classes (`evals/graders.py`, `evals/judges.py`) read
+# the same names and check what a type cannot say (a pattern compiles, a schema is valid).
+
+
+class _Options(_Strict):
+    type: str
+
+
+class _Expected(_Options):
+    value: Any = None  # the expected answer for every sample; default: the sample's reference
+
+
+class ExactOptions(_Expected):
+    pass
+
+
+class NormalizedOptions(_Expected):
+    pass
+
+
+class ContainsOptions(_Expected):
+    ignore_case: bool = False
+
+
+class RegexOptions(_Options):
+    pattern: str
+    flags: str = ""
+    full: bool = False
+
+
+class JsonSchemaOptions(_Options):
+    # `schema` would shadow BaseModel.schema
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class JsonFieldOptions(_Expected):
+    path: str
+
+
+class NumericOptions(_Expected):
+    abs_tol: float = Field(default=0.0, ge=0)
+    rel_tol: float = Field(default=0.0, ge=0)
+
+
+class ToolCallOptions(_Expected):
+    arguments: bool = True
+    ordered: bool = False
+
+
+class EmbeddingSimilarityOptions(_Expected):
+    threshold: float = 0.8
+
+
+class PythonOptions(_Options):
+    function: str
+
+
+class FeedbackOptions(_Options):
+    metric: str
+    passing: list[str] = Field(default_factory=list)
+
+
+class _JudgeOptions(_Options):
+    model: str
+    rubric: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LLMJudgeOptions(_JudgeOptions):
+    range: tuple[float, float] = (0.0, 1.0)
+    pass_threshold: float | None = None
+    labels: list[str] | None = None
+    passing_labels: list[str] | None = None
+
+
+class PairwiseOptions(_JudgeOptions):
+    seed: int = 0
+    both_orders: bool = False
+
+
+GRADER_OPTIONS: dict[str, type[_Options]] = {
+    "exact": ExactOptions, "normalized": NormalizedOptions, "contains": ContainsOptions,
+    "regex": RegexOptions, "json_schema": JsonSchemaOptions, "json_field": JsonFieldOptions,
+    "numeric": NumericOptions, "tool_call": ToolCallOptions,
+    "embedding_similarity": EmbeddingSimilarityOptions, "python": PythonOptions,
+    "feedback": FeedbackOptions, "llm_judge": LLMJudgeOptions, "pairwise": PairwiseOptions,
+}
+
+
+def grader_option_names(kind: str) -> list[str]:
+    """The options a grader type takes, as written in a suite (`type` aside)."""
+    return [field.alias or name for name, field in GRADER_OPTIONS[kind].model_fields.items()
+            if name != "type"]
+
+
+def grader_problems(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, problem) for each thing wrong with a grader table (`type` and options); `[]` when
+    there is none. The key is `type` or the option, as written in the suite."""
+    kind = spec.get("type")
+    if not isinstance(kind, str) or kind not in GRADER_OPTIONS:
+        return [("type", f"unknown type {kind!r}; one of {', '.join(sorted(GRADER_OPTIONS))}")]
+    try:
+        GRADER_OPTIONS[kind].model_validate(spec)
+    except ValidationError as exc:
+        known = ", ".join(grader_option_names(kind)) or "none"
+        problems = []
+        # unknown options first: a misspelt one also makes the option it meant go missing
+        for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
+            key = ".".join(str(part) for part in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append((key, f"unknown option of a {kind!r} grader; its options: "
+                                      f"{known}"))
+            else:
+                problems.append((key, err["msg"]))
+        return problems
+    return []
 
 
 class SuiteConfig(_Strict):
@@ -145,9 +265,14 @@ def parse_suite(raw: dict[str, Any], path: Path) -> Suite:
         config = SuiteConfig.model_validate(raw)
     except ValidationError as exc:
         raise _config_error(exc, shown, prefix=()) from None
-    for name in config.graders:
+    for name, table in config.graders.items():
         if not re.match(NAME_PATTERN, name):
             raise ConfigError(shown, f"graders.{name}", f"name must match {NAME_PATTERN}")
+        problems = grader_problems(table.spec())
+        if problems:
+            key, problem = problems[0]
+            more = "".join(f"; also {k}: {p}" for k, p in problems[1:])
+            raise ConfigError(shown, f"graders.{name}.{key}", problem + more)
     dataset = config.dataset
     if (dataset.file is None) == (dataset.function is None):
         raise ConfigError(shown, "dataset", "give exactly one of `file` or `function`")
