@@ -37,7 +37,7 @@ from veteran.evals.suite import load_suite
 from veteran.gateway import running
 from veteran.models import ModelRecord, Registry
 from veteran.store import Store
-from veteran.tomledit import function_table, toml_number, write_config
+from veteran.tomledit import add_entry, function_table, remove_entry, toml_number, write_config
 from veteran.workspace import Workspace
 
 PROMOTION_VERSION = 1
@@ -136,12 +136,12 @@ def _edit(doc: Any, config: Config, function: str, record: ModelRecord, share: f
             if record.id not in paths:
                 provider_table = doc["providers"][name]
                 if "paths" not in provider_table:
-                    provider_table["paths"] = tomlkit.inline_table()
-                provider_table["paths"][record.id] = relative
+                    add_entry(provider_table, "paths", tomlkit.inline_table())
+                add_entry(provider_table["paths"], record.id, relative)
                 provider = name
         variant["weight"] = 0
         variant.add(tomlkit.nl())
-        variants[record.id] = variant
+        add_entry(variants, record.id, variant)
     weights = new_weights({**previous, record.id: previous.get(record.id, 0.0)}, record.id,
                           share)
     for name, weight in weights.items():
@@ -245,7 +245,7 @@ def rollback(workspace: Workspace, function: str) -> Rollback:
                            "nothing to roll back")
     removed = bool(entry["added"])
     if removed:
-        del variants[model_id]
+        remove_entry(variants, model_id)
         if "fallbacks" in table and model_id in table["fallbacks"]:
             table["fallbacks"] = [f for f in table["fallbacks"] if f != model_id]
         provider = entry.get("provider")
