@@ -61,3 +61,28 @@ def test_compare_shows_what_changed_per_sample() -> None:
     assert set(by_sample) == {"s1", "s2"}
     assert by_sample["s1"]["scores"]["g"] == {"a": 1.0, "b": 0.0, "delta": -1.0}
     assert (by_sample["s1"]["output_a"], by_sample["s1"]["output_b"]) == ("billing", "shipping")
+
+
+SMALL = TICKETS.replace('variants = ["triage:strong", "triage:weak"]',
+                        'variants = ["triage:weak", "triage:strong"]').replace(
+    'file = "evals/tickets.jsonl"', 'file = "evals/tickets.jsonl"\nlimit = 24')
+
+
+def test_report_compares_with_the_suites_first_variant_by_default(tmp_path: Path) -> None:
+    ws = eval_workspace(tmp_path / "ws", suites={"small": SMALL})
+    w = str(ws.path)
+    run = orjson.loads(_invoke("run", "small", "-w", w, "--json"))
+    assert list(run["variants"]) == ["triage:weak", "triage:strong"]  # the suite's order
+    summary = orjson.loads(_invoke("report", run["run"], "-w", w, "--json"))
+    (cmp,) = summary["comparisons"]
+    assert (cmp["baseline"], cmp["candidate"]) == ("triage:weak", "triage:strong")
+    assert summary["baseline"] == "triage:weak"  # not the alphabetical first
+    assert list(summary["variants"]) == ["triage:weak", "triage:strong"]
+    chosen = orjson.loads(_invoke("report", run["run"], "-w", w, "--json",
+                                  "--baseline", "triage:strong"))
+    assert chosen["comparisons"][0]["baseline"] == "triage:strong"
+    wrong = CliRunner().invoke(cli, ["eval", "report", run["run"], "-w", w,
+                                     "--baseline", "triage:nope"])
+    assert wrong.exit_code == 2
+    assert "'triage:nope' is not a variant of the run (variants: triage:weak, triage:strong)" \
+        in wrong.output

@@ -81,10 +81,12 @@ def run_command(workspace: str | None, suite: str, variants: tuple[str, ...],
         outcome = _run(ws, store, suite, resume=resume, variants=list(variants) or None,
                        epochs=epochs, concurrency=concurrency, use_cache=not no_cache,
                        quiet=quiet or as_json)
-        results = Runs(store.engine).results(outcome.run_id)
+        runs = Runs(store.engine)
+        results = runs.results(outcome.run_id)
+        order = runs.get(outcome.run_id).config.get("variants")
     finally:
         store.close()
-    summary = report.summarize(results)
+    summary = report.summarize(results, variants=order)
     if as_json:
         _echo_json({"run": outcome.run_id, "ran": outcome.ran, "skipped": outcome.skipped,
                     "cached": outcome.cached, "errors": outcome.errors, **summary})
@@ -97,7 +99,8 @@ def run_command(workspace: str | None, suite: str, variants: tuple[str, ...],
 @evals.command(name="report")
 @workspace_option
 @click.argument("run_id")
-@click.option("--baseline", default=None, help="Variant the others are compared with.")
+@click.option("--baseline", default=None,
+              help="Variant the others are compared with (default: the suite's first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Write a self-contained HTML report (inline SVG plots) to this file.")
@@ -112,7 +115,11 @@ def report_command(workspace: str | None, run_id: str, baseline: str | None, as_
         results = runs.results(info.id)
     finally:
         store.close()
-    summary = report.summarize(results, baseline=baseline)
+    try:
+        summary = report.summarize(results, baseline=baseline,
+                                   variants=info.config.get("variants"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if html_path is not None:
         Path(html_path).write_text(render.html(summary, f"{info.suite}: run {info.id}"),
                                    encoding="utf-8")

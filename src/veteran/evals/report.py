@@ -82,7 +82,8 @@ def paired(results: list[Result], grader: str, baseline: str, candidate: str) ->
                   len(common), mcnemar_p)
 
 
-def _slices(results: list[Result], grader: str) -> dict[str, dict[str, dict[str, Any]]]:
+def _slices(results: list[Result], grader: str, variants: list[str]
+            ) -> dict[str, dict[str, dict[str, Any]]]:
     """field -> value -> variant -> mean with interval, for low-cardinality metadata fields."""
     fields: dict[str, set[str]] = defaultdict(set)
     meta: dict[str, dict[str, Any]] = {}
@@ -99,7 +100,7 @@ def _slices(results: list[Result], grader: str) -> dict[str, dict[str, dict[str,
         table: dict[str, dict[str, Any]] = {}
         for value in sorted(seen):
             row: dict[str, Any] = {}
-            for variant in variants_of(results):
+            for variant in variants:
                 vals = [statistics.fmean(v) for s, v in _values(results, variant, grader).items()
                         if str(meta.get(s, {}).get(field_name)) == value]
                 if vals:
@@ -114,13 +115,22 @@ def _estimate(values: list[float]) -> dict[str, Any]:
     return {"mean": e.mean, "low": e.low, "high": e.high, "n": e.n}
 
 
-def summarize(results: list[Result], *, baseline: str | None = None) -> dict[str, Any]:
-    """Everything `--json` prints and the HTML report draws."""
-    variants = variants_of(results)
+def summarize(results: list[Result], *, baseline: str | None = None,
+              variants: list[str] | None = None) -> dict[str, Any]:
+    """Everything `--json` prints and the HTML report draws. `variants` is the run's order
+    (the suite's); the others are compared with `baseline`, by default the first of them.
+    Stored results come sorted by name, so without `variants` the first is alphabetical."""
+    present = variants_of(results)
+    variants = [v for v in variants or [] if v in present] + [
+        v for v in present if v not in (variants or [])]
+    if baseline is not None and baseline not in variants:
+        raise ValueError(f"baseline {baseline!r} is not a variant of the run "
+                         f"(variants: {', '.join(variants) or 'none'})")
     graders = graders_of(results)
     epochs = max((r.epoch for r in results), default=-1) + 1
+    base = baseline or (variants[0] if variants else None)
     out: dict[str, Any] = {"variants": {}, "graders": graders, "epochs": epochs,
-                           "comparisons": [], "slices": {}}
+                           "baseline": base, "comparisons": [], "slices": {}}
     for variant in variants:
         mine = [r for r in results if r.variant == variant]
         latencies = [r.latency_ms for r in mine if r.latency_ms is not None]
@@ -147,7 +157,6 @@ def summarize(results: list[Result], *, baseline: str | None = None) -> dict[str
                     for k in ks if any(len(p) >= k for p in passes.values())
                 }
         out["variants"][variant] = entry
-    base = baseline or (variants[0] if variants else None)
     for grader in graders:
         for candidate in variants:
             if base is None or candidate == base:
@@ -156,7 +165,7 @@ def summarize(results: list[Result], *, baseline: str | None = None) -> dict[str
                 out["comparisons"].append(paired(results, grader, base, candidate).to_json())
             except ValueError:
                 continue
-        out["slices"][grader] = _slices(results, grader)
+        out["slices"][grader] = _slices(results, grader, variants)
     return out
 
 
