@@ -47,6 +47,36 @@ def test_the_embedder_runs_without_torch_or_transformers() -> None:
     assert np.abs(got[1] - MiniLMEmbedder(int8=True).embed(TEXTS)).max() < 1e-6
 
 
+def test_a_process_embeds_with_the_shipped_graph_without_importing_onnx() -> None:
+    # `import onnx` alone took 0.5 s of a 1.5 s `veteran kb search` (issue 13): the shipped
+    # graph's metadata is read from its protobuf fields instead.
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["onnx"] = None  # any import of it now fails
+        from veteran.memory.embed import MiniLMEmbedder
+        vectors = MiniLMEmbedder().embed(sys.argv[1:])
+        sys.stdout.buffer.write(vectors.astype("<f4").tobytes())
+    """)
+    done = subprocess.run([sys.executable, "-c", script, *TEXTS], capture_output=True, timeout=240,
+                          env={**os.environ, "PYTHONWARNINGS": "error"}, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    got = np.frombuffer(done.stdout, dtype="<f4").reshape(len(TEXTS), 384)
+    assert np.abs(got - MiniLMEmbedder().embed(TEXTS)).max() < 1e-6
+
+
+def test_metadata_reads_what_onnx_reads() -> None:
+    import onnx
+
+    graph = encoder.SHIPPED.read_bytes()
+    expected = {p.key: p.value for p in onnx.load_model_from_string(graph).metadata_props}
+    assert encoder.metadata(graph) == expected and encoder.LAYOUT in expected
+    model = onnx.load_model_from_string(graph)
+    model.metadata_props.add(key="second", value="näive " * 100)  # a multi-byte length
+    assert encoder.metadata(model.SerializeToString()) == {**expected, "second": "näive " * 100}
+    with pytest.raises(ValueError, match="past the end"):
+        encoder.metadata(graph[:-10])
+
+
 def test_the_shipped_graph_is_torchs_export_of_the_installed_model() -> None:
     pytest.importorskip("torch")
     fresh = encoder.weightless(encoder.export_encoder(minilm_dir()), minilm_dir())
