@@ -63,10 +63,12 @@ class RetrySettings(_Strict):
 
 
 class BreakerSettings(_Strict):
-    """`[providers.NAME.breaker]`: after `failures` failed calls in a row the provider is marked
-    down for `cooldown` seconds; then one probe call decides whether it is back."""
+    """`[providers.NAME.breaker]`: after `failures` failed requests in a row (a request counts
+    once, whatever its retries) within `window` seconds the provider is marked down for
+    `cooldown` seconds; then one probe call decides whether it is back."""
 
     failures: int = Field(default=5, ge=1, le=1000)
+    window: float = Field(default=60.0, gt=0, le=86400)
     cooldown: float = Field(default=30.0, gt=0, le=86400)
 
 

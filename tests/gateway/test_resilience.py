@@ -64,6 +64,11 @@ weight = 0
 [functions.lonely.variants.only]
 model = "broken/gpt-b"
 
+[functions.stubborn]
+[functions.stubborn.variants.s]
+model = "broken/gpt-b"
+max_retries = 2
+
 [functions.quick]
 [functions.quick.variants.q]
 model = "up/gpt-x"
@@ -218,17 +223,48 @@ def test_a_variant_timeout_applies_to_its_calls(setup: Setup) -> None:
     assert len(setup.attempts(response)) == 1  # a timeout is not retried
 
 
+def test_one_request_failing_all_its_attempts_does_not_mark_the_provider_down(
+    setup: Setup
+) -> None:
+    # failures = 3 and three attempts: they are one failed request, not three failures
+    failed = setup.chat("stubborn", "one bad request")
+    assert failed.status_code == 502
+    assert [a["status"] for a in setup.attempts(failed)] == ["error"] * 3
+    assert setup.states()["broken"] == "closed"
+    calls = len(setup.broken.requests)
+    unrelated = setup.chat("lonely", "another client")  # reaches the provider, no 503
+    assert unrelated.status_code == 502
+    assert len(setup.broken.requests) == calls + 2
+    assert setup.states()["broken"] == "closed"  # two failed requests of three
+
+
+def test_a_request_answered_after_retries_resets_the_count(setup: Setup) -> None:
+    setup.chat("lonely", "one")
+    setup.chat("lonely", "two")
+    answered = setup.chat("lonely", "fault:fail=1,status=503 three")  # fails once, then ok
+    assert answered.status_code == 200
+    assert [a["status"] for a in setup.attempts(answered)] == ["error", "ok"]
+    setup.chat("lonely", "four")
+    setup.chat("lonely", "five")
+    assert setup.states()["broken"] == "closed"  # two in a row since the answer
+    setup.chat("lonely", "six")
+    assert setup.states()["broken"] == "open"
+
+
 def test_a_failing_provider_is_marked_down_then_probed_back(setup: Setup) -> None:
     assert setup.states()["broken"] == "closed"
-    first = setup.chat("flaky", "one")  # 2 failures
-    second = setup.chat("flaky", "two")  # 2 more: 3 in a row opens the circuit
-    assert first.status_code == second.status_code == 200
+    first = setup.chat("flaky", "one")  # each request fails twice (max_retries = 1) ...
+    second = setup.chat("flaky", "two")
+    assert setup.states()["broken"] == "closed"  # ... and counts once
+    third = setup.chat("flaky", "three")  # three failed requests in a row open the circuit
+    assert first.status_code == second.status_code == third.status_code == 200
     assert setup.states()["broken"] == "open"
     calls = len(setup.broken.requests)
     skipped = setup.chat("flaky", "three")
     assert skipped.status_code == 200 and len(setup.broken.requests) == calls
     attempts = setup.attempts(skipped)
-    assert attempts[0]["status"] == "skipped" and "marked down" in attempts[0]["error"]
+    assert attempts[0]["status"] == "skipped"
+    assert "marked down (3 failed requests in a row within 60 s)" in attempts[0]["error"]
     direct = setup.chat("broken/gpt-b", "four")  # nothing to fall over to
     assert direct.status_code == 503
     assert direct.json()["error"]["code"] == "provider_unavailable"
@@ -243,15 +279,19 @@ def test_a_failing_provider_is_marked_down_then_probed_back(setup: Setup) -> Non
 
 
 def test_a_failed_probe_opens_the_circuit_again(setup: Setup) -> None:
-    for _ in range(2):
+    for _ in range(3):
         setup.chat("flaky", "x")
     assert setup.states()["broken"] == "open"
     time.sleep(0.7)
     calls = len(setup.broken.requests)
     probe = setup.chat("flaky", "probe")
     assert probe.status_code == 200  # the fallback answered
-    assert len(setup.broken.requests) == calls + 1  # one probe, no retries of it counted twice
+    assert len(setup.broken.requests) == calls + 1  # one probe: a single attempt, no retries
+    assert [(a["provider"], a["status"]) for a in setup.attempts(probe)] == [
+        ("broken", "error"), ("spare", "ok")]
     assert setup.states()["broken"] == "open"
+    skipped = setup.chat("flaky", "after the probe")
+    assert "marked down (its probe call failed)" in setup.attempts(skipped)[0]["error"]
 
 
 def test_an_operator_switches_a_provider_off_and_on_without_restart(setup: Setup) -> None:
@@ -340,3 +380,61 @@ def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
     assert caller._wait(route, 0, asked) == 3.0
     too_long = UpstreamError("x", upstream_status=503, retry_after=6.0)
     assert caller._wait(route, 0, too_long) is None
+
+
+def test_the_breaker_counts_failed_requests_within_its_window() -> None:
+    from veteran.gateway.resilience import Breaker
+    from veteran.providers.base import BreakerSettings
+
+    breaker = Breaker(BreakerSettings(failures=3, window=10, cooldown=5))
+    for now in (0.0, 6.0, 12.0, 18.0, 24.0):  # spread out: never three within 10 s
+        breaker.failed(now)
+        assert breaker.state(now) == "closed"
+    breaker.failed(25.0)  # 18, 24, 25: three within 10 s
+    assert breaker.state(25.0) == "open" and breaker.opened == 1
+    assert breaker.reason == "3 failed requests in a row within 10 s"
+    breaker.failed(26.0)  # a request that was in flight when it opened: no longer cooldown
+    assert breaker.open_until == 30.0
+    assert breaker.state(30.0) == "half-open"
+    assert breaker.admit(30.0) is True and breaker.admit(30.0) is False  # one probe at a time
+    breaker.succeeded()
+    assert breaker.state(30.0) == "closed" and breaker.admit(30.0) is None
+    breaker.failed(31.0)
+    breaker.failed(32.0)
+    breaker.succeeded()  # an answer between failures: the count starts again
+    breaker.failed(33.0)
+    breaker.failed(34.0)
+    assert breaker.state(34.0) == "closed"
+
+
+def test_a_request_counts_once_per_provider_however_many_routes_it_tries_there() -> None:
+    import asyncio
+
+    from veteran.errors import UpstreamError
+    from veteran.gateway.resilience import Caller
+    from veteran.gateway.routing import Route
+    from veteran.providers.base import BreakerSettings, RetrySettings
+    from veteran.providers.mock import MockProvider
+    from veteran.types import TrajectoryRecord
+
+    settings = MockProvider.Settings(kind="mock", retry=RetrySettings(backoff_initial=0.001),
+                                     breaker=BreakerSettings(failures=2))
+    provider = MockProvider("m", settings)
+    caller = Caller({"m": provider}, disabled={})
+    second = Route(provider=provider, model="b", max_retries=1)
+    route = Route(provider=provider, model="a", max_retries=1, fallbacks=(second,))
+    body = {"model": "x", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def fail() -> list[tuple[str, str]]:
+        provider.script.clear()
+        provider.enqueue(*(UpstreamError("down", upstream_status=500) for _ in range(4)))
+        record = TrajectoryRecord(id="t", episode_id="e", request=body, created_at=0.0)
+        with pytest.raises(UpstreamError):
+            await caller.complete(route, body, record)
+        return [(a["model"], a["status"]) for a in record.attempts or []]
+
+    assert asyncio.run(fail()) == [("a", "error")] * 2 + [("b", "error")] * 2
+    assert caller.breakers["m"].state(time.monotonic()) == "closed"  # four attempts, one request
+    # the second failed request opens the circuit as it leaves route a: b is skipped
+    assert asyncio.run(fail()) == [("a", "error")] * 2 + [("b", "skipped")]
+    assert caller.breakers["m"].state(time.monotonic()) == "open"

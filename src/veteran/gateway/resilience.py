@@ -8,10 +8,16 @@ call moves on).
 A request the provider refused as wrong (400, 404, 413, 422 ...) is neither retried nor sent to
 a fallback: it would fail there too. Every other failure moves on to the next route.
 
-A provider that fails `breaker.failures` calls in a row is marked down for `breaker.cooldown`
-seconds: traffic skips it and goes to the fallbacks. After the cooldown the next call is let
-through as a probe; its success closes the circuit, its failure opens it again. A provider an
-operator switched off (`veteran providers disable`) is skipped the same way until switched on.
+The circuit breaker counts failed requests, not attempts: a request whose attempts at a
+provider all failed (retries included) is one failure of that provider, however many attempts it
+made and however many of its routes went there. A provider that fails `breaker.failures` requests
+in a row (no request answered between them) within `breaker.window` seconds is marked down for
+`breaker.cooldown` seconds: traffic skips it and goes to the fallbacks. So one bad request, or
+one client sending a request the provider chokes on, cannot take a provider down for everyone;
+a provider that is really down fails every request, and those add up within the window. After
+the cooldown the next call is let through as a probe, a single attempt: its success closes the
+circuit, its failure opens it again. A provider an operator switched off (`veteran providers
+disable`) is skipped the same way until switched on.
 
 Every attempt, skipped routes included, is recorded on the trajectory (`attempts`).
 Streams are retried only until their first chunk: what reached the client cannot be taken back.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -59,16 +66,19 @@ def fails_over(exc: HTTPError) -> bool:
 
 
 class Breaker:
-    """One provider's circuit: closed, open until `open_until`, or half-open with one probe."""
+    """One provider's circuit: closed, open until `open_until`, or half-open with one probe.
 
-    __slots__ = ("settings", "failures", "open_until", "probing", "opened")
+    `failed` is told once per failed request (see `Caller._run`), `succeeded` once per answer."""
+
+    __slots__ = ("settings", "recent", "open_until", "probing", "opened", "reason")
 
     def __init__(self, settings: BreakerSettings) -> None:
         self.settings = settings
-        self.failures = 0  # in a row
+        self.recent: deque[float] = deque()  # times of the failed requests in a row, oldest first
         self.open_until = 0.0  # monotonic time; 0: closed
         self.probing = False
         self.opened = 0  # how many times the circuit opened
+        self.reason = ""  # why it opened last
 
     def admit(self, now: float) -> bool | None:
         """True: call (a probe when half-open); None: a plain call; False: skip, it is down."""
@@ -80,16 +90,22 @@ class Breaker:
         return True
 
     def succeeded(self) -> None:
-        self.failures = 0
+        self.recent.clear()
         self.open_until = 0.0
         self.probing = False
 
     def failed(self, now: float) -> None:
-        self.failures += 1
-        if self.probing or self.failures >= self.settings.failures:
-            if not self.open_until or self.probing:
-                self.opened += 1
-            self.open_until = now + self.settings.cooldown
+        """One failed request (or a failed probe)."""
+        if self.probing:
+            self._open(now, "its probe call failed")
+        elif not self.open_until:  # while open, a request that started before adds nothing
+            recent, settings = self.recent, self.settings
+            recent.append(now)
+            while recent[0] < now - settings.window:
+                recent.popleft()
+            if len(recent) >= settings.failures:
+                self._open(now, f"{len(recent)} failed requests in a row within "
+                                f"{settings.window:g} s")
         self.probing = False
 
     def released(self) -> None:
@@ -100,6 +116,12 @@ class Breaker:
         if not self.open_until:
             return "closed"
         return "open" if now < self.open_until or self.probing else "half-open"
+
+    def _open(self, now: float, reason: str) -> None:
+        self.opened += 1
+        self.open_until = now + self.settings.cooldown
+        self.reason = reason
+        self.recent.clear()
 
 
 class Caller:
@@ -135,42 +157,57 @@ class Caller:
         attempts: list[dict[str, Any]] = []
         record.attempts = attempts
         failure: HTTPError | None = None
+        counted: set[str] = set()  # providers this request already counted as failed
         for candidate in route.plan():
             provider = candidate.provider
             breaker = self.breakers[provider.name]
             request = ModelRequest(candidate.model, candidate.upstream_body(body),
                                    candidate.timeouts)
             _describe(record, candidate, request)
-            for n in range(candidate.max_retries + 1):
-                skipped = self._unavailable(provider, breaker)
-                if skipped is not None:
-                    attempts.append(_attempt(candidate, "skipped", skipped.message))
-                    failure = failure or skipped
-                    break
-                probe = breaker.admit(time.monotonic())
-                started = time.perf_counter()
-                try:
-                    result = await attempt(provider, request)
-                except UPSTREAM_FAILURES as exc:
-                    attempts.append(_attempt(candidate, "error", exc.message, exc, started))
-                    if not fails_over(exc):
-                        breaker.succeeded()  # it answered: the provider is up
-                        raise
-                    breaker.failed(time.monotonic())
-                    failure = exc
-                    wait = self._wait(candidate, n, exc)
-                    if wait is None:
+            failing = False  # this route's attempts failed, none answered
+            try:
+                for n in range(candidate.max_retries + 1):
+                    skipped = self._unavailable(provider, breaker)
+                    if skipped is not None:
+                        attempts.append(_attempt(candidate, "skipped", skipped.message))
+                        failure = failure or skipped
                         break
-                    attempts[-1]["retry_in_ms"] = round(wait * 1000, 3)
-                    await asyncio.sleep(wait)
-                    continue
-                except BaseException:
-                    if probe:
-                        breaker.released()
-                    raise
-                breaker.succeeded()
-                attempts.append(_attempt(candidate, "ok", None, None, started))
-                return result, candidate
+                    probe = breaker.admit(time.monotonic())
+                    started = time.perf_counter()
+                    try:
+                        result = await attempt(provider, request)
+                    except UPSTREAM_FAILURES as exc:
+                        attempts.append(_attempt(candidate, "error", exc.message, exc, started))
+                        if not fails_over(exc):
+                            failing = False
+                            breaker.succeeded()  # it answered: the provider is up
+                            raise
+                        failure = exc
+                        if probe:  # a probe is one attempt: its failure opens the circuit
+                            breaker.failed(time.monotonic())
+                            counted.add(provider.name)
+                            break
+                        failing = True
+                        wait = self._wait(candidate, n, exc)
+                        if wait is None:
+                            break
+                        attempts[-1]["retry_in_ms"] = round(wait * 1000, 3)
+                        await asyncio.sleep(wait)
+                        continue
+                    except BaseException:
+                        if probe:
+                            breaker.released()
+                        raise
+                    failing = False
+                    breaker.succeeded()
+                    attempts.append(_attempt(candidate, "ok", None, None, started))
+                    return result, candidate
+            finally:
+                # once per request and provider, when the request gives up on it (moves on,
+                # fails, or its client leaves while it waits to retry)
+                if failing and provider.name not in counted:
+                    counted.add(provider.name)
+                    breaker.failed(time.monotonic())
         assert failure is not None
         raise failure
 
@@ -185,8 +222,8 @@ class Caller:
         if breaker.open_until and (now < breaker.open_until or breaker.probing):
             wait = max(breaker.open_until - now, 0.0)
             return ProviderUnavailable(
-                f"provider {provider.name!r} is marked down after {breaker.failures} failed "
-                f"calls in a row; next probe in {wait:.0f} s",
+                f"provider {provider.name!r} is marked down ({breaker.reason}); "
+                f"next probe in {wait:.0f} s",
                 retry_after=wait,
             )
         return None
