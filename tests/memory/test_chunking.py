@@ -60,9 +60,42 @@ def test_sizes_stay_within_the_budget_and_headings_are_kept() -> None:
     # the cut section's pieces end at sentence ends, and its last piece ends with the section
     assert all(p.text.endswith("words.") for p in install)
     assert install[-1].text.endswith("Install sentence 29 has six words.")
-    # small sections that fit together share a chunk, starting at a heading
-    assert pieces[-1].text == "## Usage\n\nUse it well.\n\n## Limits\n\nNothing else."
-    assert pieces[-1].metadata["heading"] == ["Guide", "Usage"]
+    # the guide's sections are its top-level ones: each small one is a chunk of its own
+    assert [(p.text, p.metadata["heading"]) for p in pieces[-2:]] == [
+        ("## Usage\n\nUse it well.", ["Guide", "Usage"]),
+        ("## Limits\n\nNothing else.", ["Guide", "Limits"]),
+    ]
+
+
+def test_each_top_level_section_is_its_own_chunk_labelled_with_its_own_heading() -> None:
+    # issue 13: two small `#` sections became one chunk labelled with the first heading
+    text = "# Refunds\n\nRefunds take five days.\n\n# Shipping\n\nParcels ship in two days.\n"
+    doc = parse("policies.md", text.encode())
+    pieces = Chunker(words, chunk_tokens=200, overlap_tokens=40).chunk(doc)
+    check_offsets(doc, pieces)
+    assert [(p.text, p.metadata["heading"]) for p in pieces] == [
+        ("# Refunds\n\nRefunds take five days.", ["Refunds"]),
+        ("# Shipping\n\nParcels ship in two days.", ["Shipping"]),
+    ]
+    # The same as HTML.
+    html = ("<h1>Refunds</h1><p>Refunds take five days.</p>"
+            "<h1>Shipping</h1><p>Parcels ship in two days.</p>")
+    pieces = Chunker(words, chunk_tokens=200, overlap_tokens=40).chunk(
+        parse("policies.html", html.encode()))
+    assert [p.metadata["heading"] for p in pieces] == [["Refunds"], ["Shipping"]]
+
+
+def test_small_subsections_share_a_chunk_labelled_with_their_parent() -> None:
+    text = ("# Refunds\n\nAsk within 30 days.\n\n## Cards\n\nBack to the card.\n\n"
+            "## Cash\n\nBack as a voucher.\n\n# Shipping\n\n## Times\n\nTwo days.\n")
+    doc = parse("policies.md", text.encode())
+    pieces = Chunker(words, chunk_tokens=200, overlap_tokens=40).chunk(doc)
+    check_offsets(doc, pieces)
+    assert [(p.text.split("\n")[0], p.metadata["heading"]) for p in pieces] == [
+        ("# Refunds", ["Refunds"]),  # with Cards and Cash: under Refunds, neither under Cards
+        ("# Shipping", ["Shipping", "Times"]),  # a heading leads into its first subsection
+    ]
+    assert pieces[0].text.endswith("Back as a voucher.")
 
 
 def test_overlap_repeats_the_end_of_the_previous_chunk_from_a_sentence_start() -> None:
@@ -75,7 +108,7 @@ def test_overlap_repeats_the_end_of_the_previous_chunk_from_a_sentence_start() -
         assert 0 < words(shared) <= 10  # ...by at most overlap_tokens
         assert re.match(r"Install sentence \d+ ", shared)  # from a sentence start
     # a chunk that starts at a heading repeats nothing from before it
-    usage = pieces[-1]
+    usage = next(p for p in pieces if p.metadata["heading"] == ["Guide", "Usage"])
     assert usage.start == doc.text.index("## Usage")
 
 

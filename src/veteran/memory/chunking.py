@@ -9,6 +9,13 @@ heading, or a weaker boundary once the chunk is half full, so a chunk stops at a
 rather than a paragraph, and at a paragraph rather than mid-sentence. Small sections that fit
 together share a chunk; the rest of a section cut in pieces ends at the next heading.
 
+No chunk spans two **top-level sections**: those that start at a heading of the shallowest level
+that begins a section after some text (a lone title heading above everything, or a heading
+right below another, begins none). Two `#` sections are two chunks at least; in a document under
+one `# Title`, so are its `##` sections. A chunk is labelled (`metadata["heading"]`) with the
+heading path its text sits under: the path shared by every non-heading block in it, so small
+subsections that share a chunk are labelled with their parent, not with the first of them.
+
 A chunk that starts inside a heading's section (not at a heading) repeats up to
 `overlap_tokens` of the text before it, from a sentence start where one is in reach, so a
 thought split across two chunks is found from either. Tokens are counted with the embedder's
@@ -60,6 +67,7 @@ class _Atom:
     strength: int  # of the boundary before this atom
     heading: tuple[str, ...]
     tokens: int
+    is_heading: bool = False  # (a piece of) a heading block
 
 
 class Chunker:
@@ -85,8 +93,17 @@ class Chunker:
     # one section
 
     def _section(self, document: Document, section: Section) -> list[Piece]:
+        """The section's pieces, cut apart at each top-level heading (the module docstring)."""
+        atoms = self._atoms(document.text, section)
+        top = min((a.strength for a in atoms[1:] if a.strength <= 6), default=None)
+        starts = [0, *(n for n, a in enumerate(atoms) if n and a.strength == top)]
+        pieces: list[Piece] = []
+        for begin, end in zip(starts, [*starts[1:], len(atoms)], strict=True):
+            pieces += self._pieces(document, section, atoms[begin:end])
+        return pieces
+
+    def _pieces(self, document: Document, section: Section, atoms: list[_Atom]) -> list[Piece]:
         text = document.text
-        atoms = self._atoms(text, section)
         pieces: list[Piece] = []
         i = 0
         previous_start = -1
@@ -109,7 +126,7 @@ class Chunker:
             span = text[start:end]
             metadata = {
                 **document.metadata, **section.metadata,
-                "heading": list(atoms[i].heading), "start": start, "end": end,
+                "heading": list(_label(atoms[i:k])), "start": start, "end": end,
             }
             pieces.append(Piece(span, start, end, self.count(span), metadata))
             i = k
@@ -129,11 +146,14 @@ class Chunker:
                 strength = PARAGRAPH
             previous = block
             tokens = self.count(text[block.start:block.end])
+            is_heading = block.kind == "heading"
             if tokens <= self.budget:
-                atoms.append(_Atom(block.start, block.end, strength, block.heading, tokens))
+                atoms.append(_Atom(block.start, block.end, strength, block.heading, tokens,
+                                   is_heading))
                 continue
             for n, (s, e, t, inner) in enumerate(self._split(text, block)):
-                atoms.append(_Atom(s, e, strength if n == 0 else inner, block.heading, t))
+                atoms.append(_Atom(s, e, strength if n == 0 else inner, block.heading, t,
+                                   is_heading))
         return atoms
 
     def _split(self, text: str, block: Block) -> list[tuple[int, int, int, int]]:
@@ -257,6 +277,19 @@ class Chunker:
         if high == len(words):
             return start
         return _sentence_start(text, words[high], start)
+
+
+def _label(atoms: list[_Atom]) -> tuple[str, ...]:
+    """The heading path shared by the chunk's text: by its non-heading atoms (the headings
+    leading into it are in the path already), by all of them for a chunk of headings only."""
+    paths = [a.heading for a in atoms if not a.is_heading] or [a.heading for a in atoms]
+    shared = paths[0]
+    for path in paths[1:]:
+        same = 0
+        while same < min(len(shared), len(path)) and shared[same] == path[same]:
+            same += 1
+        shared = shared[:same]
+    return shared
 
 
 def _sentence_start(text: str, position: int, limit: int) -> int:

@@ -105,9 +105,12 @@ def _embed(embedder: Embedder, texts: Sequence[str]) -> Vectors:
 
 def embed_text(chunk: Chunk) -> str:
     """What is embedded for a chunk: its text, after its heading path when the text does not
-    open with that heading, so a chunk deep in a section still carries what it is about."""
+    open with a heading of that path, so a chunk deep in a section still carries what it is
+    about. (A chunk that opens at one holds every heading below it down to its text: the
+    chunker never ends a chunk right after a heading.)"""
     heading = chunk.metadata.get("heading") or []
-    if not heading or chunk.text.lstrip("# ").startswith(str(heading[-1])):
+    opening = chunk.text.split("\n", 1)[0].lstrip("#").strip()
+    if not heading or opening in {str(h) for h in heading}:
         return chunk.text
     return " > ".join(str(h) for h in heading) + "\n\n" + chunk.text
 
