@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.conftest import write_workspace
 from tests.train.test_job import CONFIG, FakeRecipe, _trajectories
+from veteran.cli import main
 from veteran.cli.train import parse_params, train
 from veteran.models import Registry
 from veteran.store import Store
@@ -24,6 +26,7 @@ from veteran.workspace import Workspace
 def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(RECIPES, "fake", "tests.train.test_job:FakeRecipe")
     FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
+    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
     yield
 
 
@@ -85,3 +88,17 @@ def test_train_refuses_an_unknown_recipe(ws: Workspace) -> None:
     result = CliRunner().invoke(train, ["triage", "-w", str(ws.path), "--recipe", "nope"])
     assert result.exit_code != 0
     assert "unknown recipe 'nope'" in str(result.exception)
+
+
+def test_a_refused_train_leaves_no_unfinished_job(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The real `fewshot` recipe, given a parameter it does not have: refused (exit 2) before
+    its job folder is made, so no unfinished job is left whose --resume fails the same way."""
+    monkeypatch.setattr(sys, "argv", ["veteran", "train", "triage", "-w", str(ws.path),
+                                      "--recipe", "fewshot", "--param", "nope=1", "-q"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert "recipe 'fewshot' has no parameter 'nope'" in capsys.readouterr().err
+    assert Registry(ws.path).list_staged() == []
+    assert not (ws.path / "models" / ".staging").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import write_workspace
 from veteran.datasets import Filters, read_manifest
-from veteran.errors import VeteranError
+from veteran.errors import RecipeError, VeteranError
 from veteran.models import Registry
 from veteran.store import Store, TrajectoryFilter, new_id
 from veteran.train import recipes
@@ -27,14 +27,22 @@ STEPS = 4
 
 
 class FakeRecipe:
-    """Counts STEPS steps, one checkpoint file per step; stops (Ctrl-C) at `stop_at`."""
+    """Counts STEPS steps, one checkpoint file per step; stops (Ctrl-C) at `stop_at`, refuses
+    (a `RecipeError`) at `refuse_at`; its `check` refuses a parameter `bad`."""
 
     name: ClassVar[str] = "fake"
     kind: ClassVar[ModelKind] = "causal-lm"
     needs: ClassVar[Literal["sft", "preference", "environment"]] = "sft"
     jobs: ClassVar[list[TrainJob]] = []
     stop_at: ClassVar[int | None] = None
+    refuse_at: ClassVar[int | None] = None
     ran: ClassVar[list[int]] = []
+    checked: ClassVar[list[bool]] = []  # whether the job's folder existed when checked
+
+    def check(self, job: TrainJob) -> None:
+        FakeRecipe.checked.append(job.output_dir.exists())
+        if "bad" in job.params:
+            raise RecipeError("recipe 'fake' has no parameter 'bad'")
 
     def train(self, job: TrainJob) -> TrainResult:
         FakeRecipe.jobs.append(job)
@@ -43,6 +51,8 @@ class FakeRecipe:
         for step in range(start, STEPS):
             if step == FakeRecipe.stop_at:
                 raise KeyboardInterrupt
+            if step == FakeRecipe.refuse_at:
+                raise RecipeError(f"fake: refused at step {step}")
             FakeRecipe.ran.append(step)
             mark.write_text(str(step + 1))
             job.progress(Progress(step + 1, STEPS, {"loss": 1 / (step + 1)}))
@@ -76,6 +86,7 @@ def fake_recipes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(RECIPES, "fake-env", f"{__name__}:FakeEnvRecipe")
     monkeypatch.setitem(RECIPES, "fake-labels", f"{__name__}:FakeLabelsRecipe")
     FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
+    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
     yield
 
 
@@ -210,6 +221,48 @@ def test_what_a_job_refuses(ws: Workspace, store: Store) -> None:
         _train(ws, store, resume="triage-fake-000000")
     assert not (ws.path / "models" / ".staging").exists() or not any(
         (ws.path / "models" / ".staging").iterdir())
+
+
+def _staging(ws: Workspace) -> list[str]:
+    folder = ws.path / "models" / ".staging"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_recipe_checks_the_job_before_anything_is_written(ws: Workspace,
+                                                            store: Store) -> None:
+    with pytest.raises(RecipeError, match="no parameter 'bad'"):
+        _train(ws, store, params={"bad": 1})
+    assert FakeRecipe.checked == [False] and not FakeRecipe.jobs  # checked, never trained
+    assert _staging(ws) == []
+    record = _train(ws, store)
+    assert FakeRecipe.checked == [False, False] and record.id not in _staging(ws)
+
+
+def test_a_job_refused_before_its_first_checkpoint_leaves_nothing_to_resume(
+        ws: Workspace, store: Store) -> None:
+    FakeRecipe.refuse_at = 0
+    with pytest.raises(RecipeError, match="refused at step 0"):
+        _train(ws, store)
+    assert _staging(ws) == [] and Registry(ws.path).list_staged() == []
+    # One refused after a checkpoint keeps it, and resumes from it once the cause is gone.
+    FakeRecipe.refuse_at = 2
+    with pytest.raises(RecipeError, match="refused at step 2"):
+        _train(ws, store)
+    [staged] = Registry(ws.path).list_staged()
+    FakeRecipe.refuse_at = None
+    record = _train(ws, store, resume=staged.id)
+    assert record.id == staged.id and FakeRecipe.ran == [0, 1, 2, 3]  # 2 and 3 resumed
+
+
+def test_a_job_stopped_before_its_first_checkpoint_resumes_from_the_start(
+        ws: Workspace, store: Store) -> None:
+    FakeRecipe.stop_at = 0
+    with pytest.raises(TrainingStopped) as stopped:
+        _train(ws, store)
+    FakeRecipe.stop_at = None
+    record = _train(ws, store, resume=stopped.value.model_id)
+    assert not FakeRecipe.jobs[-1].resume  # nothing to continue from: it starts over
+    assert record.id == stopped.value.model_id and FakeRecipe.ran == [0, 1, 2, 3]
 
 
 SUITE = """

@@ -1,4 +1,4 @@
-"""`veteran models`: the registry of owned models (list, show), promotion and rollback."""
+"""`veteran models`: the registry of owned models (list, show, remove), promotion and rollback."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
-from veteran.models import ModelRecord, Registry
+from veteran.models import ModelRecord, Registry, StagedModel
 from veteran.train.promote import PromotionRefused, promote, rollback
 from veteran.workspace import Workspace
 
@@ -164,3 +164,27 @@ def rollback_command(workspace: str | None, function: str, as_json: bool) -> Non
     what = "removed" if done.removed else "re-weighted"
     weights = ", ".join(f"{k} {v:.4g}" for k, v in done.weights.items())
     click.echo(f"rolled back {done.model} ({what}) in {function}; weights: {weights}")
+
+
+@models.command(name="remove")
+@workspace_option
+@click.argument("model")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def remove_command(workspace: str | None, model: str, yes: bool) -> None:
+    """Delete MODEL's folder: a trained model that veteran.toml no longer routes to (roll a
+    promoted one back first), or an unfinished training (stop it first).
+
+    Refused, with exit status 2, while a variant, a provider's `paths` or another model
+    trained on top of it still uses the model."""
+    ws = Workspace.resolve(workspace)
+    registry = Registry(ws.path)
+    config = ws.load_config()
+    found = registry.find(model)
+    if isinstance(found, StagedModel):
+        what, users = f"unfinished training {model}", []
+    else:
+        what, users = f"model {model} ({found.recipe})", registry.users(model, config)
+    if not yes and not users:  # one in use is refused below, without asking
+        click.confirm(f"delete {what} and all its files?", abort=True, err=True)
+    registry.remove(model, config)
+    click.echo(f"removed {what}")

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from veteran.config import Config
 from veteran.errors import NotFound, VeteranError
 from veteran.models.format import MANIFEST, ModelKind
 
@@ -180,6 +181,10 @@ class StagedModel:
     def dataset_dir(self) -> Path:
         return self.path / "dataset"
 
+    def has_checkpoints(self) -> bool:
+        """Whether the recipe saved anything to continue from (`--resume` would)."""
+        return self.checkpoint_dir.is_dir() and any(self.checkpoint_dir.iterdir())
+
 
 class Registry:
     """The models of one workspace (`WORKSPACE/models/`)."""
@@ -204,18 +209,30 @@ class Registry:
             if not self.path(model_id).exists() and not (self.staging / model_id).exists():
                 return model_id
 
+    def plan(self, function: str, recipe: str, job: dict[str, Any]) -> StagedModel:
+        """The staged model a new job will make: its id and folder, nothing written yet (so a
+        job can be checked before anything is left behind; `make` writes it)."""
+        model_id = self.new_id(function, recipe)
+        return StagedModel(model_id, self.staging / model_id, job)
+
+    def make(self, planned: StagedModel) -> StagedModel:
+        """The staging folder of `planned`, holding `job.json` (and an empty `checkpoints/`)."""
+        planned.checkpoint_dir.mkdir(parents=True)
+        _write_json(planned.path / JOB_FILE, planned.job)
+        return planned
+
     def stage(self, function: str, recipe: str, job: dict[str, Any]) -> StagedModel:
         """A new staging folder holding `job.json` (and an empty `checkpoints/`)."""
-        model_id = self.new_id(function, recipe)
-        path = self.staging / model_id
-        (path / CHECKPOINTS_DIR).mkdir(parents=True)
-        _write_json(path / JOB_FILE, job)
-        return StagedModel(model_id, path, job)
+        return self.make(self.plan(function, recipe, job))
+
+    def discard(self, staged: StagedModel) -> None:
+        """Remove an unfinished job's staging folder (checkpoints included)."""
+        shutil.rmtree(staged.path, ignore_errors=True)
 
     def staged(self, model_id: str) -> StagedModel:
         """The staged (unfinished) model `model_id`, to resume."""
         path = self.staging / model_id
-        if not (path / JOB_FILE).is_file():
+        if not ID_PATTERN.match(model_id) or not (path / JOB_FILE).is_file():
             if (self.path(model_id) / RECORD_FILE).is_file():
                 raise VeteranError(f"model {model_id!r} is already trained and registered")
             raise NotFound(f"no unfinished training {model_id!r} in {self.staging}")
@@ -288,6 +305,67 @@ class Registry:
         for path in self.root.iterdir():
             if not path.name.startswith(".") and (path / RECORD_FILE).is_file():
                 yield path
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def users(self, model_id: str, config: Config) -> builtins.list[str]:
+        """What still needs `model_id`: the variants of `config` served by it (as their model or
+        their few-shot examples), the provider `paths` naming it, and the registered models
+        trained on top of it."""
+        found = []
+        for fname, function in config.functions.items():
+            for vname, variant in function.variants.items():
+                if variant.model.partition("/")[2] == model_id:
+                    found.append(f"functions.{fname}.variants.{vname} (model "
+                                 f"{variant.model!r})")
+                elif variant.fewshot is not None and variant.fewshot.model == model_id:
+                    found.append(f"functions.{fname}.variants.{vname} (fewshot)")
+        folder = self.path(model_id).resolve()
+        for pname, provider in config.providers.items():
+            paths = provider.model_dump().get("paths") or {}
+            for key, value in paths.items():
+                if key == model_id or Path(str(value)).expanduser().resolve() == folder:
+                    found.append(f"providers.{pname}.paths.{key}")
+        for record in self.list():
+            if record.id != model_id and model_id in (record.base_model,
+                                                      record.lineage.base_model):
+                found.append(f"model {record.id} (trained on top of it)")
+        return found
+
+    def find(self, model_id: str) -> ModelRecord | StagedModel:
+        """The registered model `model_id`, else the unfinished training of that id."""
+        if self.has(model_id):
+            return self.get(model_id)
+        if ID_PATTERN.match(model_id) and (self.staging / model_id / JOB_FILE).is_file():
+            return self.staged(model_id)
+        raise NotFound(f"no model or unfinished training {model_id!r} in {self.root}")
+
+    def remove(self, model_id: str, config: Config) -> StagedModel | ModelRecord:
+        """Delete `model_id`'s folder: a registered model nothing uses (see `users`), or an
+        unfinished job. Refuses, naming what uses it, while anything does; a promoted model is
+        rolled back first (`veteran models rollback FUNCTION`)."""
+        found = self.find(model_id)
+        if isinstance(found, StagedModel):
+            self.discard(found)
+            return found
+        record = found
+        users = self.users(model_id, config)
+        if users:
+            standing = self.active_promotion(record.function)
+            hints = []
+            if standing is not None and standing.get("model") == model_id:
+                hints.append(f"roll it back first: veteran models rollback {record.function}")
+            elif any(not u.startswith("model ") for u in users):
+                hints.append("take it out of veteran.toml first")
+            if any(u.startswith("model ") for u in users):
+                hints.append("remove the models trained on it first")
+            raise VeteranError(f"model {model_id!r} is in use by {'; '.join(users)}; "
+                               f"{'; '.join(hints)}")
+        # Renamed out of the way first: a crash mid-delete leaves no half model in models/.
+        doomed = self.root / f".removing-{model_id}-{secrets.token_hex(3)}"
+        os.rename(self.path(model_id), doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return record
 
     # -- after training ----------------------------------------------------------------------
 

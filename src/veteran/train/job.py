@@ -9,11 +9,17 @@
    its artifacts into the staging folder and its checkpoints into `checkpoints/`.
 4. The registry writes the record and moves the folder into `models/MODEL_ID/`.
 
+What the recipe would refuse (its parameters, the examples' shape, a missing package or base
+model: `Recipe.check`) is refused before step 2, so a refused job leaves nothing behind; a
+refusal from the recipe's training itself removes the staging folder too, unless the recipe
+had saved a checkpoint.
+
 An interrupted job (Ctrl-C, a crash) leaves its staging folder; `resume=MODEL_ID` reads its
 `job.json`, curates again and refuses unless the data is byte for byte what it was (the
-manifest's content hash), then lets the recipe continue from its latest checkpoint. A job with
-no `until` filter is pinned at the moment it was staged, so trajectories captured since do not
-change what it trains on.
+manifest's content hash), then lets the recipe continue from its latest checkpoint (or start
+over when it had saved none). A job with no `until` filter is pinned at the moment it was
+staged, so trajectories captured since do not change what it trains on. `veteran models
+remove MODEL_ID` deletes an unfinished job that will not be resumed.
 """
 
 from __future__ import annotations
@@ -114,15 +120,6 @@ def train_model(workspace: Workspace, config: Config, store: Store, function: st
         raise VeteranError(f"no training examples for {spec.function!r} with these filters "
                            f"(curated: {curated.counts})")
     fmt = EXPORT_FORMATS[chosen.needs]
-    if staged is None:
-        staged = registry.stage(spec.function, spec.recipe, spec.to_json())
-        try:
-            manifest = manifest_to_json(export(curated, fmt, staged.dataset_dir))
-        except BaseException:
-            shutil.rmtree(staged.path, ignore_errors=True)
-            raise
-    else:
-        manifest = _same_data(staged, curated, fmt)
     reward_funcs: list[RewardFunc] = []
     if chosen.needs == "environment":
         from veteran.envs import reward_funcs_for_suite
@@ -132,17 +129,38 @@ def train_model(workspace: Workspace, config: Config, store: Store, function: st
         reward_funcs = reward_funcs_for_suite(workspace.path, config, spec.suite,
                                               function=spec.function,
                                               examples=[*train, *curated.splits.get("test", [])])
+    target = staged or registry.plan(spec.function, spec.recipe, spec.to_json())
     job = TrainJob(function=spec.function, recipe=spec.recipe, train=train,
-                   eval=curated.splits.get("test", []), output_dir=staged.path,
-                   checkpoint_dir=staged.checkpoint_dir, params=dict(spec.params),
+                   eval=curated.splits.get("test", []), output_dir=target.path,
+                   checkpoint_dir=target.checkpoint_dir, params=dict(spec.params),
                    seed=spec.seed, base_model=_base(registry, spec.base_model),
-                   resume=resume is not None,
+                   # A job stopped before its first checkpoint starts over, on the same data.
+                   resume=staged is not None and staged.has_checkpoints(),
                    reward_funcs=reward_funcs, progress=progress or (lambda _: None))
+    chosen.check(job)  # what the recipe would refuse, refused before anything is written
+    if staged is None:
+        staged = registry.make(target)
+        try:
+            manifest = manifest_to_json(export(curated, fmt, staged.dataset_dir))
+        except BaseException:
+            registry.discard(staged)
+            raise
+    else:
+        manifest = _same_data(staged, curated, fmt)
     try:
         result = _run(chosen, job)
     except KeyboardInterrupt as exc:
         raise TrainingStopped(staged.id) from exc
-    lineage = Lineage.current(dataset=manifest, recipe=spec.recipe,
+    except VeteranError:
+        # Refused: a job with nothing saved to continue from would be refused the same way
+        # on --resume, so it is not left behind. One with checkpoints is kept to resume.
+        if not staged.has_checkpoints():
+            registry.discard(staged)
+        raise
+    # The record keeps the manifest without its trajectory ids (thousands of them): those stay
+    # in dataset/manifest.json, where suites read them (`Registry.trained_on`).
+    lineage = Lineage.current(dataset={k: v for k, v in manifest.items() if k != "trajectories"},
+                              recipe=spec.recipe,
                               params=spec.params, base_model=spec.base_model, seed=spec.seed,
                               suite=spec.suite)
     return registry.register(staged, result, lineage)

@@ -65,4 +65,10 @@ class Recipe(Protocol):
     # "environment" (prompt + reference, rewards from the suite's graders).
     needs: ClassVar[Needs]
 
+    def check(self, job: TrainJob) -> None:
+        """Refuse (a `RecipeError`) what `train` would refuse before training: unknown or bad
+        parameters, examples it cannot learn from, a missing package or base model. Called
+        before the job's folder (`job.output_dir`) exists; cheap, and loads no model."""
+        ...
+
     def train(self, job: TrainJob) -> TrainResult: ...

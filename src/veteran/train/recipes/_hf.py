@@ -216,28 +216,58 @@ def quiet() -> Iterator[None]:
             ds_tqdm.enable_progress_bars()
 
 
-def load_base(base_model: str | None) -> Base:
-    """The built-in SmolLM2 (None or its name), a `.gguf` file, or a Hugging Face folder; bf16
-    on a GPU, float32 on the CPU. The tokenizer gets a pad token (its EOS) when it has none."""
+@dataclass(frozen=True, slots=True)
+class BaseSource:
+    """Where a base model is, found without loading it."""
+
+    name: str  # the built-in's name or the path given
+    folder: str  # what `from_pretrained` loads (an owned model: its folder)
+    gguf: str | None = None  # the GGUF file in `folder`
+    owned: bool = False  # an owned causal LM (its adapter goes onto its own base)
+
+
+def locate_base(base_model: str | None) -> BaseSource:
+    """The built-in SmolLM2 (None or its name), an owned causal LM's folder, a `.gguf` file or a
+    Hugging Face folder; a `RecipeError` when `base_model` is none of them."""
     from veteran.models import format as owned
     from veteran.providers.local import BUILTIN, builtin_location
 
+    if base_model in (None, BUILTIN):
+        folder, gguf = builtin_location()
+        return BaseSource(BUILTIN, folder, gguf)
+    path = Path(str(base_model)).expanduser()
+    if owned.owned_kind(path) == "causal-lm":
+        return BaseSource(str(base_model), str(path), owned=True)
+    if path.is_file() and path.suffix == ".gguf":
+        return BaseSource(str(base_model), str(path.parent), path.name)
+    if (path / "config.json").is_file():
+        return BaseSource(str(base_model), str(path))
+    raise RecipeError(f"base model {base_model!r} is neither {BUILTIN!r}, an owned "
+                      "model, nor a local Hugging Face model folder or .gguf file")
+
+
+def check(job: TrainJob, spec: Mapping[str, Param]) -> dict[str, Any]:
+    """What a TRL recipe refuses before it trains (`Recipe.check`): its parameters (resolved
+    and returned), no examples, a missing package, a base model that is not there."""
+    p = resolve(job.recipe, job.params, spec)
+    if not job.train:
+        raise RecipeError(f"recipe {job.recipe!r} got no training examples")
+    for module in ("torch", "transformers", "datasets", "peft", "trl"):
+        require(module)
+    locate_base(job.base_model)
+    return p
+
+
+def load_base(base_model: str | None) -> Base:
+    """The built-in SmolLM2 (None or its name), a `.gguf` file, or a Hugging Face folder; bf16
+    on a GPU, float32 on the CPU. The tokenizer gets a pad token (its EOS) when it has none."""
     torch = require("torch")
     transformers = require("transformers")
     cuda = bool(torch.cuda.is_available())
-    if base_model in (None, BUILTIN):
-        name, (folder, gguf) = BUILTIN, builtin_location()
-    else:
-        name, path, gguf = str(base_model), Path(str(base_model)).expanduser(), None
-        if owned.owned_kind(path) == "causal-lm":
-            return _owned_base(path, cuda)
-        if path.is_file() and path.suffix == ".gguf":
-            folder, gguf = str(path.parent), path.name
-        elif (path / "config.json").is_file():
-            folder = str(path)
-        else:
-            raise RecipeError(f"base model {base_model!r} is neither {BUILTIN!r}, an owned "
-                              "model, nor a local Hugging Face model folder or .gguf file")
+    where = locate_base(base_model)
+    if where.owned:
+        return _owned_base(Path(where.folder), cuda)
+    name, folder, gguf = where.name, where.folder, where.gguf
     source: dict[str, Any] = {}
     if gguf:
         source["gguf_file"] = gguf

@@ -51,17 +51,28 @@ class ClassifierRecipe(EmbeddingRecipe):
     kind: ClassVar[ModelKind] = "classifier"
     needs: ClassVar[Needs] = "sft"
 
-    def train(self, job: TrainJob) -> TrainResult:
-        began = time.perf_counter()
+    def check(self, job: TrainJob) -> None:
+        self._labelled(job)
+
+    def _labelled(self, job: TrainJob) -> tuple[dict[str, Any], list[str], list[str]]:
+        """(parameters, training texts, their answers), once both are fit to learn from."""
         p = resolve(self.name, job.params, PARAMS)
         texts, answers = _inputs(job.train, "train")
-        fields, separators = _layout(answers)
+        fields, _ = _layout(answers)
         columns = _columns(answers, fields)
         for field, column in zip(fields, columns, strict=True):
             _check_labels(column, field, p["max_labels"])
         if all(len(set(column)) < 2 for column in columns):
             raise RecipeError("classifier: every training example has the same answer; "
                               "there is nothing to learn")
+        _inputs(job.eval, "eval")
+        return p, texts, answers
+
+    def train(self, job: TrainJob) -> TrainResult:
+        began = time.perf_counter()
+        p, texts, answers = self._labelled(job)
+        fields, separators = _layout(answers)
+        columns = _columns(answers, fields)
         embedder = self.embedder(int8=p["embedder"] == "minilm-int8")
         total = len(fields) + 1
         vectors = embedder.embed(texts)

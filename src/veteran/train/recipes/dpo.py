@@ -36,6 +36,11 @@ class DpoRecipe:
     kind: ClassVar[ModelKind] = "causal-lm"
     needs: ClassVar[Needs] = "preference"
 
+    def check(self, job: TrainJob) -> None:
+        _hf.check(job, PARAMS)
+        rows(job.train)
+        rows(job.eval)
+
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)
         train, evaluation = rows(job.train), rows(job.eval)

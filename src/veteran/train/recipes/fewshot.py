@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from veteran.datasets.types import Example
 from veteran.models import FewshotExamples, input_text
 from veteran.train.recipes._embedding import EmbeddingRecipe
 from veteran.train.recipes._hf import Param, RecipeError, resolve
@@ -29,18 +30,15 @@ class FewshotRecipe(EmbeddingRecipe):
     kind: ClassVar[ModelKind] = "fewshot"
     needs: ClassVar[Needs] = "sft"
 
+    def check(self, job: TrainJob) -> None:
+        resolve(self.name, job.params, PARAMS)
+        _rows(job.train)
+
     def train(self, job: TrainJob) -> TrainResult:
         began = time.perf_counter()
         p = resolve(self.name, job.params, PARAMS)
-        rows: list[tuple[str, str, str]] = []
-        skipped = 0
-        for ex in sorted(job.train, key=lambda e: e.id):
-            user, content = input_text(ex.prompt), ex.completion.get("content")
-            if ex.completion.get("tool_calls") or not isinstance(content, str) or not user \
-                    or not content.strip():
-                skipped += 1
-                continue
-            rows.append((ex.id, user, content.strip()))
+        rows = _rows(job.train)
+        skipped = len(job.train) - len(rows)
         seen: set[tuple[str, str]] = set()
         kept: list[tuple[str, str, str]] = []
         for row in reversed(rows):  # latest first, so a duplicate keeps its latest id
@@ -49,9 +47,6 @@ class FewshotRecipe(EmbeddingRecipe):
                 kept.append(row)
         duplicates = len(rows) - len(kept)
         kept = kept[:p["max_examples"]][::-1]
-        if not kept:
-            raise RecipeError(f"fewshot: none of the {len(job.train)} examples has a user "
-                              "message answered with text")
         embedder = self.embedder()
         vectors = embedder.embed([user for _, user, _ in kept])
         FewshotExamples([r[0] for r in kept], [r[1] for r in kept], [r[2] for r in kept],
@@ -61,3 +56,18 @@ class FewshotRecipe(EmbeddingRecipe):
         job.progress(Progress(1, 1, metrics))
         return TrainResult(kind="fewshot", base_model=None, metrics=metrics, params=p,
                            seconds=time.perf_counter() - began)
+
+
+def _rows(examples: list[Example]) -> list[tuple[str, str, str]]:
+    """(id, user message, answer) of the examples a few-shot turn can show, oldest first."""
+    rows = []
+    for ex in sorted(examples, key=lambda e: e.id):
+        user, content = input_text(ex.prompt), ex.completion.get("content")
+        if ex.completion.get("tool_calls") or not isinstance(content, str) or not user \
+                or not content.strip():
+            continue
+        rows.append((ex.id, user, content.strip()))
+    if not rows:
+        raise RecipeError(f"fewshot: none of the {len(examples)} examples has a user "
+                          "message answered with text")
+    return rows

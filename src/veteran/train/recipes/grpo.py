@@ -69,8 +69,11 @@ class GrpoRecipe:
     kind: ClassVar[ModelKind] = "causal-lm"
     needs: ClassVar[Needs] = "environment"
 
-    def train(self, job: TrainJob) -> TrainResult:
-        p = _hf.resolve(self.name, job.params, PARAMS)
+    def check(self, job: TrainJob) -> None:
+        self._checked(job)
+
+    def _checked(self, job: TrainJob) -> dict[str, Any]:
+        p = _hf.check(job, PARAMS)
         if not job.reward_funcs:
             raise _hf.RecipeError("recipe 'grpo' needs reward functions (the environment's "
                                   "graders); this job has none")
@@ -78,6 +81,10 @@ class GrpoRecipe:
             raise _hf.RecipeError(
                 f"recipe 'grpo': batch_size × grad_accum ({p['batch_size']} × {p['grad_accum']})"
                 f" must be a multiple of num_generations ({p['num_generations']})")
+        return p
+
+    def train(self, job: TrainJob) -> TrainResult:
+        p = self._checked(job)
         base = _hf.start(job)
         trl = _hf.require("trl")
         arguments = _hf.arguments(job, p, base)

@@ -27,6 +27,9 @@ class SftLoraRecipe:
     kind: ClassVar[ModelKind] = "causal-lm"
     needs: ClassVar[Needs] = "sft"
 
+    def check(self, job: TrainJob) -> None:
+        _hf.check(job, PARAMS)
+
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)
         base = _hf.start(job)
