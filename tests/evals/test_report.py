@@ -86,3 +86,21 @@ def test_report_compares_with_the_suites_first_variant_by_default(tmp_path: Path
     assert wrong.exit_code == 2
     assert "'triage:nope' is not a variant of the run (variants: triage:weak, triage:strong)" \
         in wrong.output
+
+
+def test_eval_run_and_report_show_whole_variant_names_at_80_columns(tmp_path: Path) -> None:
+    """Piped or in CI the width is 80: both variants showed as `triage…`."""
+    ws = eval_workspace(tmp_path / "ws", suites={"small": SMALL})
+    w = str(ws.path)
+    runner = CliRunner(env={"COLUMNS": "80"})
+    ran = runner.invoke(cli, ["eval", "run", "small", "-w", w, "-q"])
+    assert ran.exit_code == 0, ran.output
+    run_id = ran.output.split("run ")[-1].split(":")[0]
+    reported = runner.invoke(cli, ["eval", "report", run_id, "-w", w])
+    assert reported.exit_code == 0, reported.output
+    for output in (ran.output, reported.output):
+        lines = output.splitlines()
+        assert all(len(line) <= 80 for line in lines if line[:1] in "┏┃┡│└"), output
+        assert "…" not in output
+        for name in ("triage:weak", "triage:strong"):
+            assert any(name in line for line in lines), output

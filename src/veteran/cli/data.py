@@ -8,7 +8,6 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from veteran.cli.curation import curation_from_options, curation_options
 from veteran.cli.options import CONTEXT, workspace_option
@@ -16,6 +15,7 @@ from veteran.cli.store import open_store
 from veteran.datasets import FORMATS, KINDS, Kind, curate, export, manifest_to_json
 from veteran.evals.graders import to_openai_grader
 from veteran.evals.suite import load_suite
+from veteran.terminal import Grid
 
 # The kind a format needs, when --kind is not given.
 DEFAULT_KIND: dict[str, Kind] = {
@@ -70,7 +70,8 @@ def export_command(workspace: str | None, function: str, fmt: str, out: str, kin
                                  "manifest": str(Path(out) / "manifest.json")},
                                 option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table("count", "trajectories / examples")
+    table = Grid("count", "trajectories / examples", ids={"count"},
+                 right={"trajectories / examples"})
     for key, value in curated.counts.items():
         table.add_row(key, str(value))
     click.echo(f"{function}: {curated.kind} examples as {fmt}")

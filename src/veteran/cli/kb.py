@@ -10,7 +10,6 @@ import click
 import orjson
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from veteran.cli.options import workspace_option
 from veteran.cli.store import open_store
@@ -20,6 +19,7 @@ from veteran.memory.ingest import IngestReport, ingest, promote
 from veteran.memory.store import MemoryStore
 from veteran.memory.types import Embedder
 from veteran.store import Store, TrajectoryFilter
+from veteran.terminal import Grid
 from veteran.workspace import Workspace
 
 
@@ -187,7 +187,8 @@ def list_(workspace: str | None, collection: str | None, as_json: bool) -> None:
         return
     columns = (["name", "documents", "chunks", "embedder", "chunk_tokens", "overlap_tokens"]
                if collection is None else ["source", "chunks", "size"])
-    table = Table(*columns)
+    numbers = {"documents", "chunks", "chunk_tokens", "overlap_tokens", "size"} & set(columns)
+    table = Grid(*columns, ids={"name", "embedder", "source"} & set(columns), right=numbers)
     for row in rows:
         table.add_row(*(str(row[c]) for c in columns))
     _console().print(table)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from veteran.access import ROLES, Limits, create_key, list_keys, revoke_key
 from veteran.cli.options import workspace_option
 from veteran.cli.store import open_store
+from veteran.terminal import Grid
 
 
 @click.group()
@@ -55,16 +55,14 @@ def list_(workspace: str | None, include_revoked: bool, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps({"data": [k.as_dict() for k in found]}).decode())
         return
-    table = Table("id", "prefix", "name", "team", "role", "limits", "revoked")
+    table = Grid("id", "prefix", "name", "team", "role", "limits", "revoked",
+                 ids={"id", "prefix", "name", "team", "role"})
     for k in found:
         limits = ", ".join(f"{name}={value:g}" for name, value in k.limits.as_dict().items()
                            if value is not None)
         table.add_row(k.id, k.prefix + "...", k.name or "-", k.team, k.role, limits or "-",
                       "yes" if k.revoked_at is not None else "")
-    console = Console()
-    if not console.is_terminal:  # piped: never cut ids to fit a guessed 80 columns
-        console = Console(width=250)
-    console.print(table)
+    Console().print(table)
 
 
 @keys.command()

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from veteran.cli.options import workspace_option
 from veteran.cli.store import open_store
 from veteran.errors import VeteranError
 from veteran.store import TrajectoryFilter
 from veteran.store.imports import parse_openai_log
+from veteran.terminal import Grid
 from veteran.types import parse_timestamp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,17 +78,15 @@ def list_(workspace: str | None, limit: int, cursor: str | None, as_json: bool,
             "next_cursor": next_cursor,
         }).decode())
         return
-    table = Table("id", "created", "function", "variant", "model", "status", "ms", "tokens")
+    table = Grid("id", "created", "function", "variant", "model", "status", "ms", "tokens",
+                 ids={"id", "function", "variant", "model"}, right={"ms", "tokens"})
     for t in page:
         row = t.model_dump(mode="json")
         table.add_row(t.id, row["created_at"][:19].replace("T", " "), t.function or "-",
                       t.variant or "-", f"{t.provider}/{t.model}", t.status,
                       f"{t.latency_ms:.0f}" if t.latency_ms is not None else "-",
                       str(t.usage.total_tokens or "-"))
-    console = Console()
-    if not console.is_terminal:  # piped: never cut ids to fit a guessed 80 columns
-        console = Console(width=250)
-    console.print(table)
+    Console().print(table)
     if next_cursor:
         click.echo(f"more: --cursor {next_cursor}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from rich.table import Table
+from veteran.terminal import Grid
 
 W, BAR_H, PAD = 640, 22, 150
 COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1"]
@@ -19,15 +19,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(summary: dict[str, Any], title: str = "") -> Table:
-    out = Table(title=title or None)
-    out.add_column("variant")
-    for grader in summary["graders"]:
-        out.add_column(f"{grader} (95% CI)", justify="right")
-        out.add_column(f"{grader} pass@k", justify="right")
-    out.add_column("cost", justify="right")
-    out.add_column("p50 ms", justify="right")
-    out.add_column("errors", justify="right")
+def table(summary: dict[str, Any], title: str = "") -> Grid:
+    """One row per variant, in the run's order; variant names are never cut."""
+    numbers = [h for g in summary["graders"] for h in (f"{g} (95% CI)", f"{g} pass@k")]
+    numbers += ["cost", "p50 ms", "errors"]
+    out = Grid("variant", *numbers, ids={"variant"}, right=numbers, title=title or None)
     for variant, entry in summary["variants"].items():
         cells = [variant]
         for grader in summary["graders"]:
@@ -41,14 +37,15 @@ def table(summary: dict[str, Any], title: str = "") -> Table:
     return out
 
 
-def comparisons_table(summary: dict[str, Any]) -> Table:
-    out = Table(title="candidate - baseline (paired by sample)")
-    for name in ("grader", "baseline", "candidate", "diff", "95% CI", "p", "McNemar p", "n"):
-        out.add_column(name)
+def comparisons_table(summary: dict[str, Any]) -> Grid:
+    numbers = ["diff [95% CI]", "p", "McNemar p", "n"]
+    out = Grid("candidate", "baseline", "grader", *numbers,
+               ids={"candidate", "baseline", "grader"}, right=numbers,
+               title="candidate - baseline (paired by sample)")
     for c in summary["comparisons"]:
-        out.add_row(c["grader"], c["baseline"], c["candidate"], f"{c['diff']:+.3f}",
-                    f"[{c['low']:+.3f}, {c['high']:+.3f}]", f"{c['p_value']:.3g}",
-                    _fmt(c["mcnemar_p"], 3), str(c["n"]))
+        out.add_row(c["candidate"], c["baseline"], c["grader"],
+                    f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]",
+                    f"{c['p_value']:.3g}", _fmt(c["mcnemar_p"], 3), str(c["n"]))
     return out
 
 
