@@ -34,8 +34,8 @@ def test_curate_sft(store: Store, config: Config) -> None:
     ids = insert(store, CALLS)
     curated = curate(store, config, "support", split={"train": 1.0})
     assert curated.counts == {
-        "read": 9, "not_ok": 1, "not_corrected": 0, "without_target": 0, "duplicates": 3,
-        "over_limit": 0, "kept": 5, "train": 5,
+        "evals_excluded": 0, "read": 9, "not_ok": 1, "not_corrected": 0, "without_target": 0,
+        "duplicates": 3, "over_limit": 0, "kept": 5, "train": 5,
     }
     examples = {e.id: e for e in curated.splits["train"]}
     # 1 repeats 0 (kept: the latest), 3 is near 2 (kept: corrected), 8 repeats 7

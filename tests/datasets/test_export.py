@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,11 @@ def test_manifest(sft: Curated, store: Store, config: Config, tmp_path: Path) ->
     assert read_manifest(tmp_path / "a" / "manifest.json") == first
     assert manifest_from_json(manifest_to_json(first)) == first
     assert first.function == "support" and first.format == "parquet" and first.seed == 3
-    assert first.code_version == __version__ and first.version == 1
+    assert first.code_version == __version__ and first.version == 2
+    # version 2 records each split's trajectories (not in the content hash: data files only)
+    assert first.trajectories == {n: [e.id for e in part] for n, part in sft.splits.items()}
+    v1 = {k: v for k, v in manifest_to_json(first).items() if k != "trajectories"}
+    assert manifest_from_json({**v1, "version": 1}) == replace(first, trajectories=None)
     assert first.counts == sft.counts
     assert first.filters["kind"] == "sft" and first.filters["split"] == {"train": 0.5,
                                                                          "test": 0.5}
@@ -205,6 +210,14 @@ def test_manifest(sft: Curated, store: Store, config: Config, tmp_path: Path) ->
     assert export(more, "parquet", tmp_path / "c").content_hash != first.content_hash
     with pytest.raises(ExportError, match="newer than this veteran reads"):
         manifest_from_json({**manifest_to_json(first), "version": 99})
+
+
+def test_manifest_names_both_trajectories_of_a_pair(pairs: Curated, tmp_path: Path) -> None:
+    manifest = export(pairs, "openai-dpo", tmp_path / "out")
+    assert manifest.trajectories is not None
+    for name, part in pairs.splits.items():
+        expected = [i for e in part for i in (e.id, e.metadata["rejected_id"])]
+        assert manifest.trajectories[name] == list(dict.fromkeys(expected))
 
 
 def leftovers(folder: Path) -> list[str]:

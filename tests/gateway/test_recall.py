@@ -12,8 +12,10 @@ import httpx
 import openai
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from tests.conftest import serve, write_workspace
+from veteran.cli import cli
 from veteran.memory.embed import default_embedder
 from veteran.memory.ingest import ingest
 from veteran.memory.store import MemoryStore
@@ -140,6 +142,14 @@ def test_a_close_repeat_is_answered_from_the_cache(
     assert stored["context"]["cache"]["trajectory_id"] == first_id
     assert stored["context"]["cache"]["similarity"] >= 0.9
     assert trajectory(gateway, first_id)["cached"] is False
+    # the hit names the model whose answer it gave again (it was None/None)
+    assert (stored["provider"], stored["model"], stored["variant"]) == ("up", "gpt-x", "a")
+    assert again.headers["x-veteran-variant"] == "a"
+    workspace = gateway.gateway.workspace  # type: ignore[attr-defined]
+    listed = CliRunner().invoke(cli, ["trajectories", "list", "--function", "faq",
+                                      "--workspace", str(workspace.path)])
+    assert listed.exit_code == 0, listed.output
+    assert "None" not in listed.output and listed.output.count("up/gpt-x") == 2
 
     with client.chat.completions.with_streaming_response.create(
         model="faq", messages=[{"role": "user", "content": "What's the refund policy?"}],

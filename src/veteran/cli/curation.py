@@ -3,8 +3,9 @@
 `@curation_options` adds them to a command; each is parsed as it is read (times, `--value` as
 JSON, `--split`, `--dedupe`), so a bad value is a usage error naming the option, and the
 command receives them as keyword arguments `since until tags variant metric value corrected
-limit split seed dedupe`. `curation_from_options(kwargs)` takes them back out as the library's
-`Filters`, split fractions, seed and dedupe threshold; `curate` checks what they mean together.
+limit include_evals split seed dedupe`. `curation_from_options(kwargs)` takes them back out as
+the library's `Filters`, split fractions, seed and dedupe threshold; `curate` checks what they
+mean together.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from veteran.datasets import Filters
 from veteran.types import parse_timestamp
 
 F = TypeVar("F", bound=Callable[..., Any])
-NAMES = ("since", "until", "tags", "variant", "metric", "value", "corrected", "limit", "split",
-         "seed", "dedupe")
+NAMES = ("since", "until", "tags", "variant", "metric", "value", "corrected", "limit",
+         "include_evals", "split", "seed", "dedupe")
 DEFAULT_SPLIT = "train=0.9,test=0.1"
 
 
@@ -118,6 +119,9 @@ def curation_options(func: F) -> F:
                      help="Only trajectories corrected by a demonstration."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Keep the latest N examples after filtering."),
+        click.option("--include-evals", is_flag=True,
+                     help="Keep evaluation calls (eval samples, judges, canaries), which are "
+                          "left out by default: test inputs must not become training rows."),
         click.option("--split", default=DEFAULT_SPLIT, show_default=True, callback=_split,
                      help="Split names and fractions, adding up to 1."),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -146,11 +150,20 @@ def _dedupe(ctx: click.Context, param: click.Parameter, value: str) -> float | N
 def filters_from_options(
     *, since: float | None = None, until: float | None = None, tags: dict[str, str] | None = None,
     variant: str | None = None, metric: str | None = None, value: Any = None,
-    corrected: bool = False, limit: int | None = None,
+    corrected: bool = False, limit: int | None = None, include_evals: bool = False,
 ) -> Filters:
     """`Filters` from the parsed option values (`value` already decoded by its option)."""
     return Filters(since=since, until=until, tags=dict(tags or {}), variant=variant,
-                   metric=metric, value=value, corrected=corrected, limit=limit)
+                   metric=metric, value=value, corrected=corrected, limit=limit,
+                   include_evals=include_evals)
+
+
+def evals_note(counts: dict[str, int]) -> str | None:
+    """The line that says how many evaluation calls curation left out, when it left any."""
+    excluded = counts.get("evals_excluded", 0)
+    if not excluded:
+        return None
+    return f"excluded {excluded} evaluation calls (--include-evals to keep them)"
 
 
 def curation_from_options(kwargs: dict[str, Any]) -> CurationOptions:

@@ -9,7 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
-from veteran.cli.curation import curation_from_options, curation_options
+from veteran.cli.curation import curation_from_options, curation_options, evals_note
 from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
 from veteran.datasets import FORMATS, KINDS, Kind, curate, export, manifest_to_json
@@ -76,5 +76,7 @@ def export_command(workspace: str | None, function: str, fmt: str, out: str, kin
         table.add_row(key, str(value))
     click.echo(f"{function}: {curated.kind} examples as {fmt}")
     Console().print(table)
+    if (note := evals_note(curated.counts)) is not None:
+        click.echo(note)
     click.echo(f"wrote {len(manifest.files)} files to {out}")
     click.echo(f"manifest: {Path(out) / 'manifest.json'} ({manifest.content_hash})")

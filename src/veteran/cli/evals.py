@@ -89,11 +89,14 @@ def run_command(workspace: str | None, suite: str, variants: tuple[str, ...],
     summary = report.summarize(results, variants=order)
     if as_json:
         _echo_json({"run": outcome.run_id, "ran": outcome.ran, "skipped": outcome.skipped,
-                    "cached": outcome.cached, "errors": outcome.errors, **summary})
+                    "cached": outcome.cached, "errors": outcome.errors,
+                    "left_out": outcome.left_out.to_json(), **summary})
         return
     Console().print(render.table(summary, title=f"{suite}: run {outcome.run_id}"))
     click.echo(f"run {outcome.run_id}: {outcome.ran} ran, {outcome.skipped} already done, "
                f"{outcome.cached} from cache, {outcome.errors} failed calls")
+    for line in outcome.left_out.lines():
+        click.echo(line)
 
 
 @evals.command(name="report")

@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from veteran.cli.curation import curation_from_options, curation_options
+from veteran.cli.curation import curation_from_options, curation_options, evals_note
 from veteran.cli.options import CONTEXT, workspace_option
 from veteran.cli.store import open_store
 from veteran.train import types
@@ -101,5 +101,7 @@ def train(workspace: str | None, function: str, recipe: str, params: tuple[str, 
         return
     click.echo(f"model {record.id} ({record.kind}) trained in {record.seconds:.1f}s: "
                f"{_figures(record.metrics) or 'no metrics'}")
+    if (note := evals_note(record.lineage.dataset.get("counts") or {})) is not None:
+        click.echo(note)
     click.echo(f"promote with: veteran models promote {function} {record.id} --weight 0.1")
 

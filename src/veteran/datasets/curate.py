@@ -1,6 +1,11 @@
 """Curation: a function's trajectories turned into training examples, filtered, de-duplicated
 and split by episode.
 
+Evaluation calls (tagged with one of the store's `EVAL_TAGS`: eval samples, judges, pairwise
+judges, canaries) are left out unless `Filters.include_evals`: their inputs are test inputs, and
+a model trained on them is then measured on what it memorised. The store query leaves them out;
+`counts["evals_excluded"]` says how many there were.
+
 One pass reads the matching trajectories from the store (oldest first) and keeps, per kind:
 
 - `sft` and `environment`: the prompt and the answer to learn: the latest demonstration (a
@@ -39,9 +44,10 @@ from veteran.store import Store, TrajectoryFilter
 
 KINDS: tuple[str, ...] = get_args(Kind)
 DEFAULT_SPLIT: dict[str, float] = {"train": 0.9, "test": 0.1}
-COUNTS = ("read", "not_ok", "not_corrected", "without_target", "duplicates", "over_limit", "kept")
+COUNTS = ("evals_excluded", "read", "not_ok", "not_corrected", "without_target", "duplicates",
+          "over_limit", "kept")
 T = TypeVar("T")
-COUNT_CAP = 100_000  # an error message need not count a huge store exactly
+EVALS_STEP = "evals"  # _nothing_left's step that leaves evaluation calls out
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # also a file name
 
 
@@ -55,6 +61,7 @@ class Filters:
     value: Any = None  # ... whose latest value equals this; None: positive (true / > 0)
     corrected: bool = False  # only trajectories corrected by a demonstration
     limit: int | None = None  # the latest N after filtering
+    include_evals: bool = False  # keep evaluation calls (tagged with the store's EVAL_TAGS)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +109,10 @@ def curate(
     counts = dict.fromkeys(COUNTS, 0)
     rows: list[Row] = []
     query = TrajectoryFilter(function=function, variant=filters.variant, since=filters.since,
-                             until=filters.until, metric=filters.metric, tags=dict(filters.tags))
+                             until=filters.until, metric=filters.metric, tags=dict(filters.tags),
+                             evals=None if filters.include_evals else False)
+    if not filters.include_evals:
+        counts["evals_excluded"] = store.count(replace(query, evals=True))
     for trajectory in store.export(query):
         counts["read"] += 1
         row = read_row(trajectory, fn.system, demonstrations, filters.metric)
@@ -226,11 +236,19 @@ def _nothing_left(store: Store, function: str, filters: Filters, kind: str,
     if filters.metric is not None:
         f = replace(f, metric=filters.metric)
         steps.append((f"feedback on {filters.metric!r}", f))
+    if counts["evals_excluded"]:  # last: it was counted with every filter above
+        f = replace(f, evals=False)
+        steps.append((EVALS_STEP, f))
     parts = []
     for name, step in steps:
-        n = _count(store, step)
-        shown = f"{n}+" if n >= COUNT_CAP else str(n)
-        parts.append(f"{name} leave {shown}" if name else f"{shown} trajectories of {function!r}")
+        n = store.count(step)  # one COUNT query: no bodies are read
+        shown = str(n)
+        if name == EVALS_STEP:
+            parts.append(f"{shown} after leaving out {counts['evals_excluded']} evaluation calls "
+                         "(--include-evals keeps them)")
+        else:
+            parts.append(f"{name} leave {shown}" if name else
+                         f"{shown} trajectories of {function!r}")
         if n == 0:
             break
     else:
@@ -244,13 +262,3 @@ def _nothing_left(store: Store, function: str, filters: Filters, kind: str,
         parts += [f"{counts[k]} {why}" for k, why in reasons.items() if counts[k]]
     return f"no {kind} examples: " + "; ".join(parts)
 
-
-def _count(store: Store, f: TrajectoryFilter) -> int:
-    """Matching trajectories, up to COUNT_CAP (pages of summaries: no bodies are read)."""
-    total, cursor = 0, None
-    while total < COUNT_CAP:
-        page, cursor = store.trajectories(f, limit=1000, cursor=cursor)
-        total += len(page)
-        if cursor is None:
-            break
-    return total

@@ -61,6 +61,7 @@ def export(curated: Curated, fmt: str, out_dir: Path, *, grader: dict[str, Any] 
             function=curated.function, format=fmt, filters=curated.settings(),
             counts=dict(curated.counts), content_hash=content_hash(work, files), files=files,
             created_at=time.time(), code_version=__version__, seed=curated.seed,
+            trajectories=trajectory_ids(curated),
         )
         write_manifest(work, manifest)
         _move_into_place(work, out_dir)
@@ -68,6 +69,21 @@ def export(curated: Curated, fmt: str, out_dir: Path, *, grader: dict[str, Any] 
         shutil.rmtree(work, ignore_errors=True)
         raise
     return manifest
+
+
+def trajectory_ids(curated: Curated) -> dict[str, list[str]]:
+    """Per split, the trajectories its rows were made from: each row's own, and for a
+    preference pair the rejected answer's too (a model learns from both)."""
+    out: dict[str, list[str]] = {}
+    for name, examples in curated.splits.items():
+        ids: dict[str, None] = {}  # ordered, without repeats
+        for e in examples:
+            ids[e.id] = None
+            rejected = e.metadata.get("rejected_id") if e.rejected is not None else None
+            if isinstance(rejected, str):
+                ids[rejected] = None
+        out[name] = list(ids)
+    return out
 
 
 def _files(folder: Path) -> list[str]:
@@ -107,11 +123,14 @@ def manifest_to_json(manifest: Manifest) -> dict[str, Any]:
 
 
 def manifest_from_json(data: dict[str, Any]) -> Manifest:
-    """A manifest from `manifest_to_json`'s shape, upgraded from older versions."""
+    """A manifest from `manifest_to_json`'s shape, upgraded from older versions (version 1
+    recorded no trajectory ids: `trajectories` is None)."""
     version = data.get("version", 1)
     if not isinstance(version, int) or version > MANIFEST_VERSION:
         raise ExportError(f"manifest version {version!r} is newer than this veteran reads "
                           f"({MANIFEST_VERSION}); upgrade veteran")
+    if version < 2:
+        data = {**data, "trajectories": None, "version": MANIFEST_VERSION}
     known = {f.name for f in dataclasses.fields(Manifest)}
     try:
         return Manifest(**{k: v for k, v in data.items() if k in known})

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-MANIFEST_VERSION = 1
+# 2: `trajectories` (the trajectory ids of each split's rows); a version 1 manifest reads with
+# `trajectories` None (not recorded).
+MANIFEST_VERSION = 2
 # What a dataset is made for: supervised answers, preference pairs, or environment tasks
 # (references for graders). A recipe's `needs` is one of these.
 Kind = Literal["sft", "preference", "environment"]
@@ -48,4 +50,8 @@ class Manifest:
     created_at: float
     code_version: str
     seed: int
+    # The trajectory ids each split's rows were made from (a preference row: both answers'
+    # trajectories), so a suite can leave out what a model was trained on. None: not recorded
+    # (a version 1 manifest). Not part of `content_hash`, which covers the data files only.
+    trajectories: dict[str, list[str]] | None = None
     version: int = MANIFEST_VERSION

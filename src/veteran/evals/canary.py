@@ -75,7 +75,7 @@ async def run_canary(gateway: Gateway, workspace: Workspace, suite_name: str) ->
     the alerts."""
     config, store = gateway.config, gateway.store
     suite = load_suite(workspace.path, suite_name, config)
-    outcome = await run_suite(gateway, workspace, suite, use_cache=False)
+    outcome = await run_suite(gateway, workspace, suite, use_cache=False, role="canary")
     # reading and summarising (bootstrap intervals) happen off the event loop: under
     # `veteran serve` it is the gateway's
     summary = await asyncio.to_thread(

@@ -8,7 +8,13 @@ From the store (`from_store`), a sample is a trajectory: its input is the reques
 the client sent them. The gateway records the client's body, before it adds the function's
 system prompt and memory context, so nothing has to be stripped: a variant run through the
 gateway gets the same additions again. Its reference is the latest `demonstration` feedback, or
-else the trajectory's own answer when it has positive feedback on `metric`.
+else the trajectory's own answer when it has positive feedback on `metric`. Two kinds of
+trajectory are left out, and `LeftOut` says how many of each:
+
+- evaluation calls (tagged with the store's `EVAL_TAGS`): earlier runs' samples, judges and
+  canaries, unless `include_evals`; otherwise each run of a suite would grow the next one;
+- the trajectories a model of the function was trained on (`trained`, from `trained_rows`:
+  the "train" split its dataset's manifest records), or a gate would measure memorisation.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from veteran.datasets import DataError, read_manifest
 from veteran.datasets.rows import answer_of
 from veteran.datasets.splits import split_by
 from veteran.evals.errors import DatasetError
 from veteran.evals.types import Sample
+from veteran.models import Registry
 from veteran.store import Store, TrajectoryFilter
 from veteran.types import Trajectory
 
@@ -188,7 +197,73 @@ def sample_from_trajectory(
     )
 
 
-def from_store(
+TRAINED_SPLIT = "train"  # the split a recipe learns from (`veteran.train`); "test" is held out
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """What a dataset built from trajectories left out, and why."""
+
+    evals: int = 0  # evaluation calls (tagged with the store's EVAL_TAGS)
+    trained: int = 0  # trajectories a model of the function was trained on
+    models: dict[str, int] = field(default_factory=dict)  # model id -> its trajectories left out
+    # Models of the function whose dataset manifest records no trajectory ids (trained before
+    # manifests recorded them): what they learned from could not be left out.
+    unrecorded: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """What a command prints about it (nothing when nothing was left out)."""
+        out = []
+        if self.evals:
+            out.append(f"left out {self.evals} evaluation calls (earlier runs' samples, judges, "
+                       "canaries)")
+        if self.trained:
+            by = ", ".join(f"{m} ({n})" for m, n in self.models.items())
+            out.append(f"left out {self.trained} trajectories models were trained on: {by}")
+        if self.unrecorded:
+            out.append(f"could not leave out the training data of {', '.join(self.unrecorded)}: "
+                       "their manifests record no trajectory ids (trained by an older veteran)")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"evals": self.evals, "trained": self.trained, "models": dict(self.models),
+                "unrecorded": list(self.unrecorded)}
+
+
+@dataclass(frozen=True)
+class TrainedRows:
+    """The trajectories each registered model of a function was trained on."""
+
+    models: dict[str, frozenset[str]] = field(default_factory=dict)
+    unrecorded: tuple[str, ...] = ()
+
+
+def trained_rows(workspace: Path, function: str) -> TrainedRows:
+    """What every registered model of `function` in the workspace was trained on: the
+    "train" split of its dataset's manifest (`models/MODEL_ID/dataset/manifest.json`)."""
+    registry = Registry(workspace)
+    models: dict[str, frozenset[str]] = {}
+    unrecorded: list[str] = []
+    for record in registry.list(function):
+        try:
+            manifest = read_manifest(registry.path(record.id) / "dataset")
+        except DataError:
+            unrecorded.append(record.id)
+            continue
+        if manifest.trajectories is None:
+            unrecorded.append(record.id)
+        else:
+            models[record.id] = frozenset(manifest.trajectories.get(TRAINED_SPLIT, ()))
+    return TrainedRows(models, tuple(unrecorded))
+
+
+def from_store(store: Store, function: str, **options: Any) -> list[Sample]:
+    """Samples from `function`'s trajectories, oldest first (`samples_from_store`, without
+    saying what was left out)."""
+    return samples_from_store(store, function, **options)[0]
+
+
+def samples_from_store(
     store: Store,
     function: str,
     *,
@@ -201,22 +276,36 @@ def from_store(
     limit: int | None = None,
     require_reference: bool = False,
     team: str | None = None,
-) -> list[Sample]:
-    """Samples from `function`'s trajectories, oldest first.
+    include_evals: bool = False,
+    trained: TrainedRows | None = None,
+) -> tuple[list[Sample], LeftOut]:
+    """Samples from `function`'s trajectories, oldest first, and what was left out.
 
     `since`/`until` (UNIX seconds) and `tags` filter; `metric` keeps trajectories with feedback
     on it, and with `value`, those whose latest value on it equals `value`. The reference is the
     latest `reference_metric` feedback (a string, or an assistant message: its content), else
     the trajectory's own answer when its `metric` feedback is positive (equal to `value` when
     given, else true or a number above 0). Metadata holds the tags plus `function` and
-    `variant` (which win over tags of those names); `limit` keeps the latest N.
+    `variant` (which win over tags of those names); `limit` keeps the latest N. Evaluation
+    calls are left out unless `include_evals`, and so is every trajectory in `trained`.
     """
     if limit is not None and limit < 1:
         raise DatasetError(f"limit must be at least 1, not {limit}")
     f = TrajectoryFilter(function=function, since=since, until=until, metric=metric,
-                         tags=dict(tags or {}), team=team)
+                         tags=dict(tags or {}), team=team,
+                         evals=None if include_evals else False)
+    evals = 0 if include_evals else store.count(replace(f, evals=True))
+    models: dict[str, Collection[str]] = dict(trained.models) if trained is not None else {}
+    left: dict[str, int] = dict.fromkeys(models, 0)
+    trained_count = 0
     kept: deque[Sample] = deque(maxlen=limit)
     for trajectory in store.export(f):
+        by = [m for m, ids in models.items() if trajectory.id in ids]
+        if by:
+            trained_count += 1
+            for m in by:
+                left[m] += 1
+            continue
         sample = sample_from_trajectory(trajectory, metric=metric, value=value,
                                         reference_metric=reference_metric)
         if metric is not None and value is not None and sample.feedback.get(metric) != value:
@@ -224,7 +313,10 @@ def from_store(
         if require_reference and sample.reference is None:
             continue
         kept.append(sample)
-    return list(kept)
+    left_out = LeftOut(evals=evals, trained=trained_count,
+                       models={m: n for m, n in left.items() if n},
+                       unrecorded=trained.unrecorded if trained is not None else ())
+    return list(kept), left_out
 
 
 # Splits

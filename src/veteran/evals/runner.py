@@ -5,7 +5,8 @@ variant pinned, retries, timeouts and breakers, hooks, cost, capture), not throu
 same code that serves production traffic, without a socket per call. Memory context and the
 semantic cache are left out on purpose: an evaluation measures the variant on the sample as
 given, and a cached answer from production would measure nothing. Each call is a trajectory
-tagged `eval_run`, `eval_suite`, `eval_sample`.
+tagged `eval_run`, `eval_suite`, `eval_sample` (and `eval_role=canary` for a canary's): the
+store's `EVAL_TAGS`, which keep evaluation calls out of training data.
 
 Calls are bounded per provider (`concurrency` workers each); results are committed in batches
 as they finish, so `resume` skips every (sample, variant, epoch) already stored. Model answers
@@ -15,6 +16,7 @@ are cached on disk (see cache.py): a re-run calls no model again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from veteran.gateway import (
     Gateway,
     Route,
 )
-from veteran.store import Store
+from veteran.store import EVAL_ROLE, EVAL_RUN, EVAL_SAMPLE, EVAL_SUITE, Store
 from veteran.types import parse_timestamp
 from veteran.workspace import Workspace
 
@@ -53,6 +55,8 @@ class RunOutcome:
     ran: int
     cached: int  # answered from the eval call cache
     errors: int  # calls that failed (stored, graded as failures)
+    # what the dataset left out of a function's trajectories (evaluation calls, trained rows)
+    left_out: datasets.LeftOut = datasets.LeftOut()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +71,9 @@ class Runner:
     def __init__(self, gateway: Gateway, runs: Runs, suite: Suite, samples: list[Sample],
                  graders: dict[str, Grader], *, cache: CallCache | None = None,
                  variants: list[str] | None = None, concurrency: int | None = None,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, role: str | None = None) -> None:
         self.gateway = gateway
+        self.role = role  # why the suite runs, when not for its own sake: "canary"
         self.runs = runs
         self.suite = suite
         self.samples = samples
@@ -178,8 +183,10 @@ class Runner:
 
     async def _one(self, task: _Task) -> Result:
         route = task.route
-        tags = {"eval_run": self.run_id, "eval_suite": self.suite.name[:512],
-                "eval_sample": task.sample.id[:512]}
+        tags = {EVAL_RUN: self.run_id, EVAL_SUITE: self.suite.name[:512],
+                EVAL_SAMPLE: task.sample.id[:512]}
+        if self.role is not None:
+            tags[EVAL_ROLE] = self.role
         call = self.gateway.prepare(self.request_body(task.sample, task.target), route=route,
                                     tags=tags, recall=False)
         cache = _EvalCache(self.cache, task.epoch) if self.cache is not None else None
@@ -264,32 +271,42 @@ def judge_complete(gateway: Gateway, run_id: Callable[[], str]) -> Complete:
     tagged `eval_run` and `eval_role=judge`)."""
 
     async def complete(body: dict[str, Any]) -> dict[str, Any]:
-        return await gateway.complete(body, tags={"eval_run": run_id(), "eval_role": "judge"})
+        return await gateway.complete(body, tags={EVAL_RUN: run_id(), EVAL_ROLE: "judge"})
 
     return complete
 
 
 def load_samples(suite: Suite, workspace: Path, store: Store) -> list[Sample]:
     """The suite's dataset: a file in the workspace, or a function's captured trajectories."""
+    return load_dataset(suite, workspace, store)[0]
+
+
+def load_dataset(suite: Suite, workspace: Path, store: Store
+                 ) -> tuple[list[Sample], datasets.LeftOut]:
+    """The suite's samples, and what a dataset of a function's trajectories left out: its
+    evaluation calls, and what the function's models were trained on (their manifests)."""
     dataset = suite.config.dataset
+    left_out = datasets.LeftOut()
     if dataset.file is not None:
         samples = datasets.load_file(workspace / dataset.file)
     else:
         assert dataset.function is not None
-        samples = datasets.from_store(
+        samples, left_out = datasets.samples_from_store(
             store, dataset.function,
             since=parse_timestamp(dataset.since) if dataset.since else None,
             until=parse_timestamp(dataset.until) if dataset.until else None,
             tags=dataset.tags or None, metric=dataset.metric, value=dataset.value,
-            limit=dataset.limit,
+            limit=dataset.limit, trained=datasets.trained_rows(workspace, dataset.function),
         )
     if dataset.split is not None:
         samples = datasets.split(samples, dataset.fractions, seed=dataset.seed)[dataset.split]
     elif dataset.limit is not None:
         samples = samples[: dataset.limit]
     if not samples:
-        raise EvalError(f"{suite.shown}: the dataset has no samples")
-    return samples
+        why = "; ".join(left_out.lines())
+        raise EvalError(f"{suite.shown}: the dataset has no samples" + (f" ({why})" if why
+                                                                         else ""))
+    return samples, left_out
 
 
 def build_graders(suite: Suite, complete: Complete) -> dict[str, Grader]:
@@ -301,11 +318,11 @@ async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
                     resume: str | None = None, variants: list[str] | None = None,
                     epochs: int | None = None, concurrency: int | None = None,
                     use_cache: bool = True, progress: Callable[[int, int], None] | None = None,
-                    ) -> RunOutcome:
+                    role: str | None = None) -> RunOutcome:
     """Run `suite` through the running `gateway` (its store keeps the run).
-    `progress(advance, total)`."""
+    `progress(advance, total)`; `role` ("canary") is tagged `eval_role` on every call."""
     store = gateway.store
-    samples = await asyncio.to_thread(load_samples, suite, workspace.path, store)
+    samples, left_out = await asyncio.to_thread(load_dataset, suite, workspace.path, store)
     runs = Runs(store.engine)
     if resume is not None:
         stored = await asyncio.to_thread(runs.get, resume)
@@ -316,7 +333,7 @@ async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
     graders = build_graders(suite, judge_complete(gateway, lambda: holder[0]))
     try:
         runner = Runner(gateway, runs, suite, samples, graders, cache=cache, variants=variants,
-                        epochs=epochs, concurrency=concurrency)
+                        epochs=epochs, concurrency=concurrency, role=role)
         total = len(samples) * len(runner.targets) * runner.epochs
 
         def advance(n: int) -> None:
@@ -324,7 +341,8 @@ async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
             if progress is not None:
                 progress(n, total)
 
-        return await runner.run(resume, advance)
+        outcome = await runner.run(resume, advance)
+        return dataclasses.replace(outcome, left_out=left_out)
     finally:
         if cache is not None:
             cache.close()

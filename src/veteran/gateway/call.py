@@ -258,7 +258,11 @@ def _semantic_hit(call: Call, recalled: Recalled) -> Answer:
     record = call.record
     response = {**hit.response, "id": f"chatcmpl-{record.id}", "created": int(record.created_at),
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
-    record.cached = True  # answered by no variant: provider, model and variant stay empty
+    record.cached = True
+    if recalled.origin is not None:  # the answer is the one its first trajectory's model gave
+        origin = recalled.origin
+        record.provider, record.model, record.variant = (origin.provider, origin.model,
+                                                         origin.variant)
     record.response, record.usage, record.cost = response, response["usage"], 0.0
     record.latency_ms = record.ttft_ms = elapsed_ms(call)
     record.context = {"cache": {"entry": hit.entry_id, "similarity": round(hit.similarity, 6),

@@ -30,6 +30,16 @@ if TYPE_CHECKING:
     from veteran.memory.search import MemoryIndex
 
 log = logging.getLogger("veteran.gateway")
+ORIGINS_KEPT = 10_000  # cached answers' origins remembered, so a repeated hit reads no row
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who first gave a cached answer: its trajectory's provider, model and variant."""
+
+    provider: str | None
+    model: str | None
+    variant: str | None
 
 
 @dataclass(slots=True)
@@ -38,6 +48,7 @@ class Recalled:
 
     function: str
     cached: semantic.CacheHit | None = None
+    origin: Origin | None = None  # of the cached answer, when its trajectory is found
     context: Context | None = None
     guard: str | None = None
     vector: Vectors | None = None  # the conversation's embedding, for storing in the cache
@@ -67,6 +78,7 @@ class Recall:
         self._ensure_lock = threading.Lock()
         self._cache = semantic.SemanticCache(store.engine)
         self._missing: set[str] = set()
+        self._origins: dict[str, Origin] = {}  # by trajectory id: a trajectory never changes
 
     def wants(self, function: str | None) -> bool:
         return function is not None and function in self._functions
@@ -125,6 +137,7 @@ class Recall:
             out.cached = self._cache.lookup(function, out.guard, out.vector,
                                             spec.cache.threshold, out.text)
             if out.cached is not None:
+                out.origin = self._origin(out.cached.trajectory_id)
                 return out
         if spec.memory is not None:
             query = last_user_text(messages)
@@ -145,6 +158,25 @@ class Recall:
                                spec.memory.collections)
             out.timings["memory_ms"] = (time.perf_counter() - started) * 1000
         return out
+
+    def _origin(self, trajectory_id: str | None) -> Origin | None:
+        """Who first gave a cached answer, read from its trajectory once (called from a worker
+        thread); None when it cannot be read: not committed yet, erased, or the store away."""
+        if not trajectory_id:
+            return None
+        found = self._origins.get(trajectory_id)
+        if found is None:
+            try:
+                first = self._store.trajectory(trajectory_id)
+            except Exception as exc:  # the answer is still good: it is recorded without
+                log.debug("origin of cached answer %s not read (%s)", trajectory_id,
+                          type(exc).__name__)
+                return None
+            found = Origin(first.provider, first.model, first.variant)
+            if len(self._origins) >= ORIGINS_KEPT:
+                self._origins.clear()
+            self._origins[trajectory_id] = found
+        return found
 
     def remember(self, recalled: Recalled, answer: dict[str, Any], trajectory_id: str) -> None:
         """Keep an answer in the semantic cache (called off the event loop, after capture)."""

@@ -3,8 +3,26 @@ home of all SQL, and of the payload codec every payload byte passes (codec.py)."
 
 from veteran.store.codec import PayloadCodec
 from veteran.store.ids import new_id
-from veteran.store.queries import TrajectoryFilter
+from veteran.store.queries import (
+    EVAL_ROLE,
+    EVAL_RUN,
+    EVAL_SAMPLE,
+    EVAL_SUITE,
+    EVAL_TAGS,
+    TrajectoryFilter,
+)
 from veteran.store.store import Store
 from veteran.store.writer import CaptureWriter
 
-__all__ = ["CaptureWriter", "PayloadCodec", "Store", "TrajectoryFilter", "new_id"]
+__all__ = [
+    "EVAL_ROLE",
+    "EVAL_RUN",
+    "EVAL_SAMPLE",
+    "EVAL_SUITE",
+    "EVAL_TAGS",
+    "CaptureWriter",
+    "PayloadCodec",
+    "Store",
+    "TrajectoryFilter",
+    "new_id",
+]

@@ -21,6 +21,14 @@ from veteran.store.schema import feedback, trajectories, trajectory_tags
 from veteran.types import Feedback, Trajectory
 
 FULL_ONLY = ("request", "response", "attempts", "context")  # large: read one at a time
+
+# The tags that mark a call made by an evaluation: `veteran.evals` puts them on every call it
+# makes (a suite's samples `eval_run`, `eval_suite`, `eval_sample`; judges, pairwise judges and
+# canaries also `eval_role`), and a trajectory carrying any of them is an evaluation call.
+# Test inputs, judge verdicts and canary probes must never become training rows by accident,
+# so curation and suites built from trajectories leave such calls out (`TrajectoryFilter.evals`).
+EVAL_RUN, EVAL_SUITE, EVAL_SAMPLE, EVAL_ROLE = "eval_run", "eval_suite", "eval_sample", "eval_role"
+EVAL_TAGS: tuple[str, ...] = (EVAL_RUN, EVAL_SUITE, EVAL_SAMPLE, EVAL_ROLE)
 SUMMARY = [c for c in trajectories.c if c.name not in FULL_ONLY]
 CURSOR_VERSION = 2
 MAX_LIMIT = 1000
@@ -36,6 +44,9 @@ class TrajectoryFilter:
     metric: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     team: str | None = None  # only this team's trajectories (an API key's scope); None: all
+    # Evaluation calls (a tag of EVAL_TAGS): None keeps them, False leaves them out, True keeps
+    # only them (to count what was left out).
+    evals: bool | None = None
 
 
 def encode_cursor(id: str) -> str:
@@ -71,6 +82,10 @@ def _filtered(stmt: Select[Any], f: TrajectoryFilter) -> Select[Any]:
         stmt = stmt.where(
             exists().where(tt.trajectory_id == t.id, tt.key == key, tt.value == value)
         )
+    if f.evals is not None:
+        tt = trajectory_tags.c  # (trajectory_id, key) is the primary key: one index probe
+        marked = exists().where(tt.trajectory_id == t.id, tt.key.in_(EVAL_TAGS))
+        stmt = stmt.where(marked if f.evals else ~marked)
     if f.metric is not None:
         fb = feedback.c
         found = exists().where(
@@ -94,6 +109,12 @@ def list_trajectories(
     page = [Trajectory.from_row(DecodedRow(row, codec), full=False) for row in rows[:limit]]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return page, next_cursor
+
+
+def count_trajectories(conn: Connection, f: TrajectoryFilter) -> int:
+    """How many trajectories match (one COUNT over the ids: no bodies are read)."""
+    inner = _filtered(select(trajectories.c.id), f).subquery()
+    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
 EXPORT_BATCH = 500  # trajectories read, and their feedback fetched, per query
@@ -180,6 +201,21 @@ def episode_exists(conn: Connection, episode_id: str, team: str | None = None) -
         stmt = stmt.where(trajectories.c.team == team)
     return conn.execute(stmt.limit(1)).first() is not None
 
+
+
+def function_exists(conn: Connection, name: str) -> bool:
+    """Whether any trajectory belongs to function `name` (stops at the first; no index on
+    `function`, see schema.py: a name never captured reads the table, an error path)."""
+    t = trajectories.c
+    return conn.execute(select(t.id).where(t.function == name).limit(1)).first() is not None
+
+
+def function_names(conn: Connection) -> list[str]:
+    """Every function some trajectory belongs to, sorted (reads the table: for error messages
+    and imports, never per request)."""
+    t = trajectories.c
+    stmt = select(t.function).where(t.function.is_not(None)).distinct()
+    return sorted(name for (name,) in conn.execute(stmt))
 
 
 def spend_since(conn: Connection, since: float) -> list[tuple[str | None, str | None, float]]:

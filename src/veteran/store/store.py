@@ -79,6 +79,21 @@ class Store:
         with self.engine.connect() as conn:
             return queries.list_trajectories(conn, self.codec, f, limit=limit, cursor=cursor)
 
+    def count(self, f: TrajectoryFilter) -> int:
+        """How many trajectories match `f`."""
+        with self.engine.connect() as conn:
+            return queries.count_trajectories(conn, f)
+
+    def has_function(self, name: str) -> bool:
+        """Whether any trajectory belongs to function `name`."""
+        with self.engine.connect() as conn:
+            return queries.function_exists(conn, name)
+
+    def functions(self) -> list[str]:
+        """The functions trajectories belong to (configured or not any more), sorted."""
+        with self.engine.connect() as conn:
+            return queries.function_names(conn)
+
     def export(self, f: TrajectoryFilter) -> Iterator[Trajectory]:
         with self.engine.connect() as conn:
             yield from queries.iter_trajectories(conn, self.codec, f)

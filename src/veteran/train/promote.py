@@ -221,6 +221,7 @@ def _run_gate(workspace: Workspace, config: Config, store: Store, function: str,
         "comparison": verdict.comparison.to_json(),
         "candidate_scores": variants.get(candidate, {}).get("graders", {}),
         "baseline_scores": variants.get(baseline, {}).get("graders", {}),
+        "left_out": outcome.left_out.to_json(),  # evaluation calls, rows models trained on
         "at": time.time(),
     }
     return scores, verdict
