@@ -143,14 +143,14 @@ class AnswerStream:
         except HTTPError as exc:
             record.status, record.error = "incomplete", exc.message
             self._finish(assembler)
-            await gateway.capture(record)
+            await _capture(gateway, call, exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             # The consumer went away (cancellation, or the generator closed early) or something
             # broke: keep what was said, stop the provider, and re-raise.
             record.status, record.error = "incomplete", CLIENT_GONE
             self._finish(assembler)
-            gateway.capture_nowait(record)
+            _capture_nowait(gateway, call, exc)
             if self._rest is not None:
                 with anyio.CancelScope(shield=True):
                     await self._rest.aclose()  # type: ignore[attr-defined]
@@ -158,7 +158,7 @@ class AnswerStream:
         self._finish(assembler)
         if not record.cached:
             await gateway.run_after(call, record.response or {})
-        await gateway.capture(record)
+        await _capture(gateway, call)
         if self._recalled is not None and record.response is not None and not record.cached:
             gateway.remember(self._recalled, record.response, record.id)
 
@@ -179,12 +179,12 @@ async def run_call(gateway: Gateway, call: Call, cache: AnswerCache | None) -> A
         recalled = await _before(gateway, call)
         if recalled is not None and recalled.cached is not None:
             answer = _semantic_hit(call, recalled)
-            await gateway.capture(record)
+            await _capture(gateway, call)
             return answer
         hit = cache.get(call) if cache is not None else None
         if hit is not None:
             answer = _replay(call, hit)
-            await gateway.capture(record)
+            await _capture(gateway, call)
             return answer
         try:
             response, route = await gateway.caller.complete(call.route, call.body, record)
@@ -198,7 +198,7 @@ async def run_call(gateway: Gateway, call: Call, cache: AnswerCache | None) -> A
     except asyncio.CancelledError:
         _gone(gateway, call)
         raise
-    await gateway.capture(record)
+    await _capture(gateway, call)
     answer = Answer(response, route, record.cost, record.latency_ms,
                     cache="miss" if recalled is not None and recalled.guard else None)
     if recalled is not None:
@@ -287,7 +287,7 @@ async def _failed(gateway: Gateway, call: Call, exc: HTTPError) -> None:
     record = call.record
     record.status, record.error = "error", exc.message
     record.latency_ms = elapsed_ms(call)
-    await gateway.capture(record)
+    await _capture(gateway, call, exc)
 
 
 def _gone(gateway: Gateway, call: Call) -> None:
@@ -295,7 +295,20 @@ def _gone(gateway: Gateway, call: Call) -> None:
     record = call.record
     record.status, record.error = "incomplete", CLIENT_GONE
     record.latency_ms = elapsed_ms(call)
-    gateway.capture_nowait(record)
+    _capture_nowait(gateway, call, asyncio.CancelledError())
+
+
+# Where a call ends: counted once in the gateway's metrics (metrics.py), then its trajectory
+# handed to the writer.
+
+async def _capture(gateway: Gateway, call: Call, error: BaseException | None = None) -> None:
+    gateway.metrics.observe(call, gateway.config, error)
+    await gateway.capture(call.record)
+
+
+def _capture_nowait(gateway: Gateway, call: Call, error: BaseException) -> None:
+    gateway.metrics.observe(call, gateway.config, error)
+    gateway.capture_nowait(call.record)
 
 
 async def _iterate(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

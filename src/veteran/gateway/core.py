@@ -26,6 +26,7 @@ from veteran.gateway.call import (
     run_stream,
 )
 from veteran.gateway.fewshot import Fewshot, FewshotCaller, wanted
+from veteran.gateway.metrics import CallMetrics
 from veteran.gateway.recall import Recall, Recalled
 from veteran.gateway.resilience import Caller
 from veteran.gateway.routing import Route, Router
@@ -66,6 +67,7 @@ class Gateway:
             self.fewshot = Fewshot(config, self.recall, folder / "models" if folder else None)
             self.caller = FewshotCaller(self.providers, {}, self.fewshot)
         self.hooks: list[CallHook] = []  # applied to every call, in order (policies)
+        self.metrics = CallMetrics()  # counted by the call path, shown by GET /metrics
         self.workspace = workspace
         self._jobs: dict[str, Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
