@@ -17,13 +17,14 @@ import tomllib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictFloat,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -87,6 +88,18 @@ class ProviderSettings(_Strict):
     def model_names(self) -> list[str]:
         """Models listed by `GET /v1/models` for this provider."""
         return sorted(self.models)
+
+    # How a call is made, not what it answers (retries, breaker, prices): left out of
+    # `fingerprint`. A kind adds its own (timeouts, pool sizes) to this set.
+    NOT_DECIDING: ClassVar[frozenset[str]] = frozenset({"models", "retry", "breaker"})
+
+    def fingerprint(self, model: str) -> dict[str, Any]:
+        """The settings that decide this provider's answer for `model`, to key cached answers
+        on (the eval call cache): every setting but those named in `NOT_DECIDING`. A setting a
+        kind adds counts unless the kind names it there, so a new setting can only cost a cache
+        miss, never bring back an answer made under other settings. Holds no secret: settings
+        name a key's environment variable, never its value."""
+        return self.model_dump(mode="json", exclude=set(self.NOT_DECIDING))
 
 
 @cache
@@ -288,6 +301,28 @@ class Config(_Strict):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
+class EvalsConfig(_Strict):
+    """`[evals]`: how evaluations run (`veteran eval`, promotion gates)."""
+
+    # How long an answer in the eval call cache is used: `30s`, `15m`, `1h`, `1d`, or seconds.
+    # Vendors change a model behind its name; an old answer measures the model it was then.
+    cache_ttl: str | StrictFloat = "1d"
+
+    @field_validator("cache_ttl")
+    @classmethod
+    def _cache_ttl(cls, ttl: str | float) -> str | float:
+        if isinstance(ttl, str):
+            parse_duration(ttl)
+        elif ttl <= 0:
+            raise ValueError("a duration must be above 0")
+        return ttl
+
+    @property
+    def cache_ttl_seconds(self) -> float:
+        ttl = self.cache_ttl
+        return parse_duration(ttl) if isinstance(ttl, str) else float(ttl)
+
+
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
@@ -298,6 +333,7 @@ class Config(_Strict):
     def folder(self) -> Path | None:
         """The folder of the file this config was read from (the workspace), None when it was
         not read from a file. Relative paths in the config are resolved against it."""
+    evals: EvalsConfig = Field(default_factory=EvalsConfig)
         return self._folder
 
 

@@ -28,7 +28,7 @@ VeteranError                      user-facing root: every message is safe to sho
 │   └── ExportError               unknown format, data it cannot hold, an output folder in the way
 ├── RecipeError                   a recipe cannot run as asked (parameter, data, base, checkpoint)
 ├── TrainingStopped               training was interrupted (Ctrl-C); the staged model can resume
-├── PromotionRefused              a model failed its function's gate; carries the verdict
+├── PromotionRefused              a model did not pass its function's gate; carries the verdict
 └── HTTPError                     carries an HTTP status and an OpenAI error `type`
     ├── BadRequest          400   the request is malformed or asks for something invalid
     │   └── Unsupported     400   the chosen provider cannot do what the request asks
@@ -194,14 +194,20 @@ class GateOutcome(Protocol):
     def passed(self) -> bool: ...
 
     @property
+    def verdict(self) -> str: ...  # "pass", "fail" or "inconclusive"
+
+    @property
     def message(self) -> str: ...
 
     @property
     def comparison(self) -> JSONShape: ...
 
+    def to_json(self) -> dict[str, Any]: ...
+
 
 class PromotionRefused(VeteranError):
-    """The model failed its function's eval gate; the message is the gate's verdict."""
+    """The model failed its function's eval gate, or the gate was inconclusive (and not
+    accepted); the message is the gate's verdict."""
 
     def __init__(self, message: str, verdict: GateOutcome) -> None:
         super().__init__(message)

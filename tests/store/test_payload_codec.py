@@ -180,7 +180,8 @@ def test_the_eval_call_cache_keeps_answers_sealed(tmp_path: Path) -> None:
     assert SECRET.encode() not in raw_files(tmp_path)
     reopened = CallCache(tmp_path / "calls.db", codec=Sealing())
     try:
-        assert reopened.get("k") == (answer, 0.25, 12.0)
+        hit = reopened.get("k")
+        assert hit is not None and (hit.response, hit.cost, hit.latency_ms) == (answer, 0.25, 12.0)
     finally:
         reopened.close()
 

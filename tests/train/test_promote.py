@@ -11,10 +11,11 @@ rules and error rate passes, one that errs on half the tickets fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from click.testing import CliRunner
@@ -27,6 +28,7 @@ from veteran.config import load_config
 from veteran.errors import VeteranError
 from veteran.models import Lineage, ModelRecord, Registry
 from veteran.providers import registry as providers
+from veteran.providers.base import ModelRequest
 from veteran.providers.mock import MockProvider, MockSettings
 from veteran.store import Store
 from veteran.train.promote import PromotionRefused, new_weights, promote, rollback
@@ -269,3 +271,87 @@ def test_the_models_commands(tmp_path: Path) -> None:
     assert code == 0 and "promoted" in out and "rollback triage" in out
     code, out = _cli(ws, "rollback", "triage")
     assert code == 0 and f"rolled back {record.id} (removed)" in out
+
+
+def _gate_on_24(path: Path, error_rate: float, max_drop: float) -> Workspace:
+    """The gate on the first 24 tickets, allowing `max_drop`."""
+    ws = _workspace(path, error_rate)
+    (path / "evals" / "tickets.toml").write_text(TICKETS.replace(
+        '["triage:strong", "triage:weak"]', '["triage:strong"]').replace(
+        'file = "evals/tickets.jsonl"', 'file = "evals/tickets.jsonl"\nlimit = 24'),
+        encoding="utf-8")
+    text = ws.config_path.read_text(encoding="utf-8")
+    ws.config_path.write_text(text.replace("max_drop = 0.02", f"max_drop = {max_drop}"),
+                              encoding="utf-8")
+    return ws
+
+
+def test_the_gate_calls_the_model_fresh_and_states_the_baselines_cache(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _gate_on_24(tmp_path, error_rate=0.05, max_drop=0.02)
+    calls: list[str] = []
+    complete = FakeLocal.complete
+
+    async def counted(self: FakeLocal, request: ModelRequest) -> dict[str, Any]:
+        calls.append(request.model)
+        return await complete(self, request)
+
+    monkeypatch.setattr(FakeLocal, "complete", counted)
+    record = _model(ws)
+    first = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.2)
+    assert first.gate is not None and first.gate["verdict"] == "pass"
+    assert len(calls) == 24
+    rollback(ws, "triage")
+    again = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.2)
+    assert len(calls) == 48  # the model again, though the cache holds its answers
+    assert again.gate is not None
+    assert again.gate["baseline_cache"]["cached"] == 24
+    assert again.gate["baseline_cache"]["oldest_s"] >= 0
+    assert again.gate["candidate_cache"]["cached"] == 0
+    assert ("baseline triage:strong: 24 of 24 answers from the eval call cache, the oldest"
+            in again.gate["message"])
+
+
+def test_an_inconclusive_gate_refuses_promotion_unless_accepted(
+        tmp_path: Path, store: Store) -> None:
+    """On 24 tickets the model is 0.5 worse, 95% CI [-0.71, -0.29]: an allowed drop of 0.4 is
+    inside it, so the gate can show neither."""
+    ws = _gate_on_24(tmp_path, error_rate=0.5, max_drop=0.4)
+    record = _model(ws)
+    before = ws.config_path.read_bytes()
+    with pytest.raises(PromotionRefused, match=f"{record.id} not promoted: INCONCLUSIVE"
+                       ) as refused:
+        promote(ws, ws.load_config(), store, "triage", record.id, weight=0.1)
+    assert refused.value.verdict.verdict == "inconclusive"
+    assert "roughly 105 samples would decide it" in refused.value.message
+    assert "--accept-inconclusive" in refused.value.message
+    assert ws.config_path.read_bytes() == before
+    stored = Registry(ws.path).get(record.id)
+    assert stored.status == "refused"
+    assert stored.scores["tickets"]["verdict"] == "inconclusive"
+    assert stored.scores["tickets"]["samples_to_decide"] == 105
+    done = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.1,
+                   accept_inconclusive=True)
+    assert done.gate is not None and done.gate["verdict"] == "inconclusive"
+    assert done.gate["accepted_inconclusive"] is True
+    assert record.id in _weights(ws)
+    assert Registry(ws.path).get(record.id).status == "promoted"
+
+
+def test_models_promote_accept_inconclusive(tmp_path: Path) -> None:
+    ws = _gate_on_24(tmp_path, error_rate=0.5, max_drop=0.4)
+    record = _model(ws)
+    code, out = _cli(ws, "promote", "triage", record.id, "--weight", "0.1", "-q")
+    assert code == 1 and "not promoted: INCONCLUSIVE" in out
+    assert "--accept-inconclusive" in out
+    result = CliRunner().invoke(models, ["promote", "-w", str(ws.path), "triage", record.id,
+                                         "--weight", "0.1", "--json"])
+    assert result.exit_code == 1
+    refused = json.loads(result.stdout)
+    assert refused["promoted"] is False and refused["gate"]["verdict"] == "inconclusive"
+    assert refused["gate"]["samples_to_decide"] == 105
+    result = CliRunner().invoke(models, ["promote", "-w", str(ws.path), "triage", record.id,
+                                         "--weight", "0.1", "-q", "--accept-inconclusive"])
+    assert result.exit_code == 0, result.output
+    assert "INCONCLUSIVE" in result.stdout and f"promoted {record.id}" in result.stdout
+    assert "promoted on an inconclusive gate (--accept-inconclusive)" in result.stderr

@@ -1,9 +1,10 @@
-"""Statistics for evaluation runs: intervals, paired comparisons, pass@k, slices.
+"""Statistics for evaluation runs: intervals, paired comparisons, gates, pass@k, slices.
 
 Every mean comes with a 95% percentile-bootstrap interval. Two variants are compared on the
 same samples: `paired_difference` bootstraps the per-sample differences (interval) and runs a
 sign-flip permutation test (p-value; exact when 2**n is within `resamples`); `mcnemar` tests
 pass/fail pairs. NaN values (skipped gradings) are left out, pairwise for comparisons.
+`non_inferiority` turns a paired difference's interval into a gate's verdict.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,7 @@ Floats = npt.NDArray[np.float64]
 CHUNK_CELLS = 1 << 22  # bootstrap draws per numpy batch (resamples x n), bounds memory
 EXACT_MCNEMAR_BELOW = 25  # discordant pairs: exact binomial under, chi-square from here
 NO_VALUE = "(none)"  # the slice of samples without the key
+Verdict = Literal["pass", "fail", "inconclusive"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,44 @@ def paired_difference(
     else:
         low, high = _interval(_bootstrap_means(diffs, resamples, seed), confidence)
     return Comparison(diff, low, high, _sign_flip_p(diffs, resamples, seed), n)
+
+
+@dataclass(frozen=True, slots=True)
+class NonInferiority:
+    """A non-inferiority test's verdict on B - A with margin `margin`, and (inconclusive only)
+    roughly how many paired samples would decide it, None when no number would."""
+
+    verdict: Verdict
+    margin: float
+    samples_to_decide: int | None = None
+
+
+def non_inferiority(cmp: Comparison, margin: float) -> NonInferiority:
+    """Whether B is no worse than A by more than `margin`, from the interval of B - A:
+
+    - "pass" when the whole interval is above -margin (shown within the margin);
+    - "fail" when the whole interval is below -margin (shown worse beyond it);
+    - "inconclusive" when the interval holds -margin: the samples cannot tell.
+
+    An inconclusive result estimates the samples that would decide it: the interval's
+    half-width on the side facing -margin shrinks as 1/sqrt(n), so it clears -margin at about
+    n * (half-width / distance of the mean from -margin)**2 samples, if the mean difference
+    and its spread stay as measured. A mean at exactly -margin is never decided (None)."""
+    if margin < 0 or math.isnan(margin):
+        raise ValueError(f"the margin must be 0 or more, not {margin}")
+    if math.isnan(cmp.low) or math.isnan(cmp.high):
+        raise ValueError("no paired sample to judge")
+    bound = -margin
+    if cmp.low > bound:
+        return NonInferiority("pass", margin)
+    if cmp.high < bound:
+        return NonInferiority("fail", margin)
+    gap = cmp.diff - bound  # above 0: the mean says pass; below 0: fail
+    width = cmp.diff - cmp.low if gap > 0 else cmp.high - cmp.diff
+    if gap == 0 or width <= 0:
+        return NonInferiority("inconclusive", margin)
+    needed = math.ceil(cmp.n * (width / abs(gap)) ** 2)
+    return NonInferiority("inconclusive", margin, max(needed, cmp.n + 1))
 
 
 def mcnemar(a_passed: Sequence[bool], b_passed: Sequence[bool]) -> McNemar:

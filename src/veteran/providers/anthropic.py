@@ -48,6 +48,9 @@ class AnthropicSettings(ProviderSettings):
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
+        "connect_timeout", "read_timeout", "total_timeout", "max_connections"}
+
         return url.rstrip("/")
 
 

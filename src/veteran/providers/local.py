@@ -79,8 +79,15 @@ class LocalSettings(ProviderSettings):
             return paths
         return {name: str(Path(folder) / Path(path).expanduser()) for name, path in paths.items()}
 
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {"preload", "threads", "paths"}
+
     def knows_model(self, name: str) -> bool:
         return name == BUILTIN or name in self.paths
+
+    def fingerprint(self, model: str) -> dict[str, Any]:
+        """Only `model`'s own folder among `paths`: promoting another model (which adds its
+        path) leaves this one's cached answers standing."""
+        return {**super().fingerprint(model), "path": self.paths.get(model)}
 
     def model_names(self) -> list[str]:
         return sorted({BUILTIN, *self.paths, *self.models})

@@ -33,6 +33,8 @@ class MockSettings(ProviderSettings):
     rules: dict[str, str] = Field(default_factory=dict)
     error_rate: float = Field(default=0.0, ge=0, le=1)
 
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {"delay_ms"}
+
 
 class MockProvider(Provider):
     kind = "mock"

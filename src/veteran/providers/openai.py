@@ -47,6 +47,9 @@ class OpenAISettings(ProviderSettings):
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
+        "connect_timeout", "read_timeout", "total_timeout", "max_connections", "stream_usage"}
+
         return url.rstrip("/")
 
 

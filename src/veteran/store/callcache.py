@@ -7,11 +7,14 @@ store and its backups with copies of answers the trajectories already hold. Its 
 all the same, and its answers are payload: they pass the store's codec like every other.
 
 The key is made by `veteran.evals.cache.call_key`; the cost and latency of the original call are
-kept, so a report of a cached re-run still shows what the variant costs.
+kept, so a report of a cached re-run still shows what the variant costs, and so is the time it
+was made (`created_at`, in every file since the first), so a reader can refuse answers older
+than its age limit and `prune` can drop them.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -20,6 +23,16 @@ from typing import Any
 
 from veteran.store.codec import PLAIN, PayloadCodec
 from veteran.types import now
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCall:
+    """An earlier call's answer, what it cost and took, and when it was made."""
+
+    response: dict[str, Any]
+    cost: float | None
+    latency_ms: float | None
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +60,24 @@ class CallCache:
         self._pending: list[PendingAnswer] = []
         self._lock = threading.Lock()  # one connection: lookups on the loop, flushes off it
 
-    def get(self, key: str) -> tuple[dict[str, Any], float | None, float | None] | None:
-        """(response, cost, latency_ms) of an earlier call, or None."""
+    def get(self, key: str, *, max_age: float | None = None) -> CachedCall | None:
+        """The earlier call's answer, or None (also when it is more than `max_age` seconds
+        old)."""
+        oldest = -math.inf if max_age is None else now() - max_age
         with self._lock:
             row = self._db.execute(
-                "SELECT response, cost, latency_ms FROM calls WHERE key = ?", (key,)
+                "SELECT response, cost, latency_ms, created_at FROM calls "
+                "WHERE key = ? AND created_at >= ?", (key, oldest)
             ).fetchone()
         if row is None:
             return None
-        return self.codec.decode_json(row[0]), row[1], row[2]
+        return CachedCall(self.codec.decode_json(row[0]), row[1], row[2], row[3])
+
+    def prune(self, max_age: float) -> int:
+        """Delete the answers more than `max_age` seconds old; how many were deleted."""
+        with self._lock:
+            return self._db.execute("DELETE FROM calls WHERE created_at < ?",
+                                    (now() - max_age,)).rowcount
 
     def put(self, key: str, response: dict[str, Any], cost: float | None,
             latency_ms: float | None) -> None:
