@@ -10,7 +10,10 @@ store's `EVAL_TAGS`, which keep evaluation calls out of training data.
 
 Calls are bounded per provider (`concurrency` workers each); results are committed in batches
 as they finish, so `resume` skips every (sample, variant, epoch) already stored. Model answers
-are cached on disk (see cache.py): a re-run calls no model again.
+are cached on disk (see cache.py): a re-run calls no model again, unless the provider's settings
+changed or the answer is older than `[evals] cache_ttl`. The variants named `fresh` (a gate's
+candidate) are always called; their answers still refresh the cache. A result answered from the
+cache keeps the answer's age (`output["cache_age_s"]`), so a gate can say how old its baseline is.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from veteran.gateway import (
     Route,
 )
 from veteran.store import EVAL_ROLE, EVAL_RUN, EVAL_SAMPLE, EVAL_SUITE, Store
-from veteran.types import parse_timestamp
+from veteran.types import now, parse_timestamp
 from veteran.workspace import Workspace
 
 FLUSH_ROWS = 256
@@ -71,7 +74,8 @@ class Runner:
     def __init__(self, gateway: Gateway, runs: Runs, suite: Suite, samples: list[Sample],
                  graders: dict[str, Grader], *, cache: CallCache | None = None,
                  variants: list[str] | None = None, concurrency: int | None = None,
-                 epochs: int | None = None, role: str | None = None) -> None:
+                 epochs: int | None = None, cache_ttl: float | None = None,
+                 fresh: Collection[str] = (), role: str | None = None) -> None:
         self.gateway = gateway
         self.role = role  # why the suite runs, when not for its own sake: "canary"
         self.runs = runs
@@ -79,7 +83,13 @@ class Runner:
         self.samples = samples
         self.graders = graders
         self.cache = cache
+        self.cache_ttl = cache_ttl  # seconds; None: answers of any age
         self.variants = variants or list(suite.config.variants)
+        unknown = [v for v in fresh if v not in self.variants]
+        if unknown:
+            raise EvalError(f"{suite.shown}: cannot call {', '.join(unknown)} fresh: not among "
+                            f"the variants run ({', '.join(self.variants)})")
+        self.fresh = frozenset(fresh)
         self.concurrency = concurrency or suite.config.concurrency
         self.epochs = epochs or suite.config.epochs
         self.targets = [Target.parse(v) for v in self.variants]
@@ -189,7 +199,10 @@ class Runner:
             tags[EVAL_ROLE] = self.role
         call = self.gateway.prepare(self.request_body(task.sample, task.target), route=route,
                                     tags=tags, recall=False)
-        cache = _EvalCache(self.cache, task.epoch) if self.cache is not None else None
+        cache = None if self.cache is None else _EvalCache(
+            self.cache, task.epoch, max_age=self.cache_ttl,
+            read=task.target.name not in self.fresh)
+        age: float | None = None
         try:
             answer = await self.gateway.call(call, cache=cache)
         except UPSTREAM_FAILURES as exc:
@@ -198,11 +211,19 @@ class Runner:
         else:
             output = _output(answer.response, call.record.id)
             latency, call_cost, cached = answer.latency_ms, answer.cost, answer.cached
+            if cached and cache is not None and cache.hit_at is not None:
+                age = max(0.0, now() - cache.hit_at)
         scores = await self._grade(task.sample, output)
+        stored: dict[str, Any] = {"text": output.text, "tool_calls": output.tool_calls,
+                                  "error": output.error, "metadata": task.sample.metadata,
+                                  # what the report's failures table shows next to the output
+                                  "input": task.sample.messages,
+                                  "reference": task.sample.reference}
+        if age is not None:
+            stored["cache_age_s"] = age
         return Result(
             sample_id=task.sample.id, variant=task.target.name, epoch=task.epoch,
-            output={"text": output.text, "tool_calls": output.tool_calls, "error": output.error,
-                    "metadata": task.sample.metadata},
+            output=stored,
             scores=scores, latency_ms=latency, cost=call_cost, cached=cached,
             trajectory_id=call.record.id,
         )
@@ -239,28 +260,38 @@ def _output(answer: dict[str, Any], trajectory_id: str) -> Output:
 
 
 class _EvalCache:
-    """The eval call cache as the call path's `AnswerCache`, for one epoch's calls: keyed on
-    the primary route's provider, model and upstream body (fewshot settings included: their
-    examples are added later, by the caller)."""
+    """The eval call cache as the call path's `AnswerCache`, for one call: keyed on the primary
+    route's provider (its name and effective settings), model and upstream body (fewshot
+    settings included: their examples are added later, by the caller) and the epoch. Answers
+    older than `max_age` seconds are not used; with `read` False none is (the answer is still
+    kept). `hit_at`: when the answer given was first made."""
 
-    def __init__(self, cache: CallCache, epoch: int) -> None:
+    def __init__(self, cache: CallCache, epoch: int, *, max_age: float | None = None,
+                 read: bool = True) -> None:
         self.cache = cache
         self.epoch = epoch
+        self.max_age = max_age
+        self.read = read
+        self.hit_at: float | None = None
 
     def key(self, call: Call) -> str:
         route = call.route
         upstream = route.upstream_body(call.body)
         if route.fewshot is not None:
             upstream = {**upstream, "x-veteran-fewshot": route.fewshot.model_dump()}
-        return call_key(route.provider.name, route.model, upstream, self.epoch)
+        provider = route.provider
+        return call_key(provider.name, provider.settings.fingerprint(route.model), route.model,
+                        upstream, self.epoch)
 
     def get(self, call: Call) -> CachedAnswer | None:
+        if not self.read:
+            return None
         key = self.key(call)
-        hit = self.cache.get(key)
+        hit = self.cache.get(key, max_age=self.max_age)
         if hit is None:
             return None
-        response, cost, latency = hit
-        return CachedAnswer(response, cost, latency or 0.0, {"eval_cache": key})
+        self.hit_at = hit.created_at
+        return CachedAnswer(hit.response, hit.cost, hit.latency_ms or 0.0, {"eval_cache": key})
 
     def put(self, call: Call, answer: Answer) -> None:
         self.cache.put(self.key(call), answer.response, answer.cost, answer.latency_ms)
@@ -317,10 +348,13 @@ def build_graders(suite: Suite, complete: Complete) -> dict[str, Grader]:
 async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
                     resume: str | None = None, variants: list[str] | None = None,
                     epochs: int | None = None, concurrency: int | None = None,
-                    use_cache: bool = True, progress: Callable[[int, int], None] | None = None,
-                    role: str | None = None) -> RunOutcome:
+                    use_cache: bool = True, fresh: Collection[str] = (),
+                    progress: Callable[[int, int], None] | None = None, role: str | None = None,
+                    ) -> RunOutcome:
     """Run `suite` through the running `gateway` (its store keeps the run).
-    `progress(advance, total)`; `role` ("canary") is tagged `eval_role` on every call."""
+    `fresh`: variants called whatever the eval call cache holds (a gate's candidate); the
+    cache's age limit is the gateway config's `[evals] cache_ttl`. `progress(advance, total)`.
+    `role` ("canary") is tagged `eval_role` on every call."""
     store = gateway.store
     samples, left_out = await asyncio.to_thread(load_dataset, suite, workspace.path, store)
     runs = Runs(store.engine)
@@ -328,12 +362,17 @@ async def run_suite(gateway: Gateway, workspace: Workspace, suite: Suite, *,
         stored = await asyncio.to_thread(runs.get, resume)
         variants = variants or stored.config.get("variants")
         epochs = epochs or stored.config.get("epochs")
-    cache = CallCache(workspace.path / CACHE_FILE, codec=store.codec) if use_cache else None
+    ttl = gateway.config.evals.cache_ttl_seconds
+    cache = None
+    if use_cache:
+        cache = CallCache(workspace.path / CACHE_FILE, codec=store.codec)
+        await asyncio.to_thread(cache.prune, ttl)  # a disposable file need not keep what expired
     holder: list[str] = [resume or ""]
     graders = build_graders(suite, judge_complete(gateway, lambda: holder[0]))
     try:
         runner = Runner(gateway, runs, suite, samples, graders, cache=cache, variants=variants,
-                        epochs=epochs, concurrency=concurrency, role=role)
+                        epochs=epochs, concurrency=concurrency, cache_ttl=ttl, fresh=fresh,
+                        role=role)
         total = len(samples) * len(runner.targets) * runner.epochs
 
         def advance(n: int) -> None:
