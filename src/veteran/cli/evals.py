@@ -35,7 +35,7 @@ def _echo_json(value: Any) -> None:
 
 def _run(ws: Workspace, store: Store, suite_name: str, *, resume: str | None,
          variants: list[str] | None, epochs: int | None, concurrency: int | None,
-         use_cache: bool, quiet: bool) -> RunOutcome:
+         use_cache: bool, quiet: bool, fresh: tuple[str, ...] = ()) -> RunOutcome:
     config = ws.load_config()
     suite = load_suite(ws.path, suite_name, config)
     if resume == "latest":
@@ -53,7 +53,7 @@ def _run(ws: Workspace, store: Store, suite_name: str, *, resume: str | None,
             async with running(config, store, ws) as gateway:
                 return await run_suite(gateway, ws, suite, resume=resume, variants=variants,
                                        epochs=epochs, concurrency=concurrency,
-                                       use_cache=use_cache, progress=progress)
+                                       use_cache=use_cache, fresh=fresh, progress=progress)
 
         return asyncio.run(run())
 
@@ -211,33 +211,61 @@ def compare_command(workspace: str | None, run_a: str, run_b: str, grader: str |
               help="Largest allowed drop of the grader's mean.")
 @click.option("--grader", default=None, help="Grader to gate on (default: the suite's first).")
 @click.option("--run", "run_id", default=None,
-              help="Use this stored run instead of running the suite.")
+              help="Use this stored run instead of running the suite (its answers are judged "
+                   "as stored, cached ones included).")
+@click.option("--test", "test", type=click.Choice(report.GATE_TESTS),
+              default="non-inferiority", show_default=True,
+              help="non-inferiority: pass only what is shown within --max-drop. no-shown-drop "
+                   "(the old gate, for screening): fail only what is shown worse beyond it, "
+                   "pass the rest, unmeasured included.")
+@click.option("--accept-inconclusive", is_flag=True,
+              help="Exit 0 on an inconclusive verdict (with a warning) instead of 1.")
+@click.option("--no-cache", is_flag=True,
+              help="Call the baseline fresh too (the candidate always is).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def gate_command(workspace: str | None, suite: str, baseline: str, candidate: str,
-                 max_drop: float, grader: str | None, run_id: str | None, quiet: bool) -> None:
-    """Exit 1 when CANDIDATE is worse than BASELINE beyond --max-drop with 95% confidence.
+                 max_drop: float, grader: str | None, run_id: str | None, test: report.GateTest,
+                 accept_inconclusive: bool, no_cache: bool, as_json: bool, quiet: bool) -> None:
+    """Judge CANDIDATE against BASELINE: is it no worse beyond --max-drop?
 
-    The paired difference candidate - baseline (over samples) has a 95% bootstrap interval;
-    the gate fails when that interval's upper bound is below -max-drop, and passes otherwise.
-    Exit status: 0 passed, 1 failed, 2 usage or configuration error."""
+    A non-inferiority test on the paired difference candidate - baseline (over samples) and
+    its 95% bootstrap interval: PASS when the whole interval is above -max-drop, FAIL when it
+    is all below, INCONCLUSIVE when it holds -max-drop (with roughly how many samples would
+    decide it). The candidate is called fresh; the baseline may come from the eval call cache,
+    and the verdict says how much of it did and how old it was.
+    Exit status: 0 pass, 1 fail or inconclusive, 2 usage or configuration error."""
+    if run_id is not None and no_cache:
+        raise click.UsageError("--no-cache calls models, --run judges a stored run: pick one")
     ws, store = open_store(workspace)
     try:
         suite_config = load_suite(ws.path, suite, ws.load_config())
         chosen = grader or next(iter(suite_config.config.graders))
         if chosen not in suite_config.config.graders:
             raise click.UsageError(f"suite {suite!r} has no grader {chosen!r}")
+        if baseline == candidate:
+            raise click.UsageError("--baseline and --candidate are the same variant")
         if run_id is None:
             run_id = _run(ws, store, suite, resume=None, variants=[baseline, candidate],
-                          epochs=None, concurrency=None, use_cache=True, quiet=quiet).run_id
+                          epochs=None, concurrency=None, use_cache=not no_cache,
+                          quiet=quiet or as_json, fresh=(candidate,)).run_id
         results = Runs(store.engine).results(run_id)
     finally:
         store.close()
     try:
-        verdict = report.gate(results, chosen, baseline, candidate, max_drop)
+        verdict = report.gate(results, chosen, baseline, candidate, max_drop, test=test)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"run {run_id}: {verdict.message}")
-    if not verdict.passed:
+    accepted = verdict.verdict == "inconclusive" and accept_inconclusive
+    if as_json:
+        _echo_json({"run": run_id, "suite": suite, "grader": chosen, "baseline": baseline,
+                    "candidate": candidate, **verdict.to_json(),
+                    "accepted_inconclusive": accepted})
+    else:
+        click.echo(f"run {run_id}: {verdict.message}")
+    if accepted:
+        click.echo("warning: the gate is inconclusive; exit 0 by --accept-inconclusive", err=True)
+    elif not verdict.passed:
         sys.exit(1)
 
 

@@ -108,15 +108,21 @@ def show_command(workspace: str | None, model: str, as_json: bool) -> None:
               help="The model's share of FUNCTION's traffic, above 0 and at most 1.")
 @click.option("--skip-gate", is_flag=True,
               help="Promote without running the function's eval gate.")
+@click.option("--accept-inconclusive", is_flag=True,
+              help="Promote (with a warning) when the gate is inconclusive: the suite could "
+                   "not show the model within max_drop, nor worse beyond it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the promotion as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def promote_command(workspace: str | None, function: str, model: str, weight: float,
-                    skip_gate: bool, as_json: bool, quiet: bool) -> None:
+                    skip_gate: bool, accept_inconclusive: bool, as_json: bool,
+                    quiet: bool) -> None:
     """Make MODEL a variant of FUNCTION with --weight of its traffic, if it passes the gate.
 
     The gate (`[functions.FUNCTION.gate]`) runs its suite on the function's main variant and
-    the model; veteran.toml is written (comments kept) only when the model passes. Exit
-    status: 0 promoted, 1 refused by the gate, 2 usage or configuration error."""
+    the model (called fresh), a non-inferiority test: the model passes only when it is shown
+    no worse than max_drop; veteran.toml is written (comments kept) only then. Exit status:
+    0 promoted, 1 refused by the gate (failed or inconclusive), 2 usage or configuration
+    error."""
     ws, store = open_store(workspace)
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
@@ -130,16 +136,21 @@ def promote_command(workspace: str | None, function: str, model: str, weight: fl
                 bar.update(tasks[0], advance=advance, total=total)
 
             done = promote(ws, ws.load_config(), store, function, model, weight=weight,
-                           skip_gate=skip_gate, progress=progress)
+                           skip_gate=skip_gate, accept_inconclusive=accept_inconclusive,
+                           progress=progress)
     except PromotionRefused as refused:
         if as_json:
             _echo_json({"promoted": False, "message": refused.message,
-                        "comparison": refused.verdict.comparison.to_json()})
+                        "comparison": refused.verdict.comparison.to_json(),
+                        "gate": refused.verdict.to_json()})
         else:
             click.echo(refused.message)
         sys.exit(1)
     finally:
         store.close()
+    if done.gate is not None and done.gate.get("accepted_inconclusive"):
+        click.echo(f"warning: {model} promoted on an inconclusive gate (--accept-inconclusive)",
+                   err=True)
     if as_json:
         _echo_json({"promoted": True, **done.to_json()})
         return

@@ -10,7 +10,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from veteran.evals import stats
 from veteran.evals.runs import Result
@@ -204,25 +204,109 @@ def _moved(change: dict[str, Any], sign: int) -> bool:
     return any((d["delta"] or 0) * sign > 0 for d in change["scores"].values())
 
 
+GateTest = Literal["non-inferiority", "no-shown-drop"]
+GATE_TESTS: tuple[GateTest, ...] = ("non-inferiority", "no-shown-drop")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheUse:
+    """How many of a variant's answers in a run came from the eval call cache, and the age of
+    the oldest when it was given (None: none cached, or a run stored before ages were kept)."""
+
+    calls: int
+    cached: int
+    oldest_s: float | None
+
+    @classmethod
+    def of(cls, results: Iterable[Result], variant: str) -> CacheUse:
+        mine = [r for r in results if r.variant == variant]
+        ages = [float(r.output["cache_age_s"]) for r in mine
+                if r.cached and r.output.get("cache_age_s") is not None]
+        return cls(len(mine), sum(1 for r in mine if r.cached), max(ages, default=None))
+
+    def describe(self, role: str) -> str:
+        if not self.cached:
+            return f"{role}: all {self.calls} answers called fresh"
+        oldest = "of unknown age" if self.oldest_s is None else f"{_age(self.oldest_s)} old"
+        return (f"{role}: {self.cached} of {self.calls} answers from the eval call cache, "
+                f"the oldest {oldest}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"calls": self.calls, "cached": self.cached, "oldest_s": self.oldest_s}
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
-    passed: bool
+    verdict: stats.Verdict
     comparison: Paired
     max_drop: float
     message: str
+    test: GateTest = "non-inferiority"
+    samples_to_decide: int | None = None  # inconclusive only, roughly
+    baseline_cache: CacheUse | None = None
+    candidate_cache: CacheUse | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "passed": self.passed, "test": self.test,
+            "max_drop": self.max_drop, "samples_to_decide": self.samples_to_decide,
+            "comparison": self.comparison.to_json(), "message": self.message,
+            "baseline_cache": None if self.baseline_cache is None
+            else self.baseline_cache.to_json(),
+            "candidate_cache": None if self.candidate_cache is None
+            else self.candidate_cache.to_json(),
+        }
 
 
-def gate(results: list[Result], grader: str, baseline: str, candidate: str, max_drop: float
-         ) -> GateVerdict:
-    """Fail only when the candidate is worse than the baseline beyond `max_drop` with 95%
-    confidence: the upper bound of the interval of (candidate - baseline) is below -max_drop.
-    A small or noisy suite whose interval reaches above -max_drop passes: the gate blocks
-    regressions it can show, not ones it merely cannot rule out."""
+def gate(results: list[Result], grader: str, baseline: str, candidate: str, max_drop: float,
+         *, test: GateTest = "non-inferiority") -> GateVerdict:
+    """Judge `candidate` against `baseline` on `grader` with the interval of the paired
+    difference (candidate - baseline), by a non-inferiority test (`stats.non_inferiority`):
+    pass only when the whole interval is above -max_drop, fail when it is all below, and
+    inconclusive otherwise, with roughly how many samples would decide it.
+
+    `test="no-shown-drop"` is the gate before issue 13, kept for screening: fail only when the
+    whole interval is below -max_drop, pass otherwise; it passes what it could not measure
+    (the message says when). The message ends with where each side's answers came from."""
+    if test not in GATE_TESTS:
+        raise ValueError(f"unknown gate test {test!r} (tests: {', '.join(GATE_TESTS)})")
     cmp = paired(results, grader, baseline, candidate)
-    passed = not cmp.high < -max_drop
-    verdict = "PASS" if passed else "FAIL"
-    message = (f"{verdict}: {grader} {candidate} - {baseline} = {cmp.diff:+.4f} "
-               f"(95% CI [{cmp.low:+.4f}, {cmp.high:+.4f}], n={cmp.n}); allowed drop "
-               f"{max_drop:.4f}" + ("" if passed else
-                                    f": the whole interval is below -{max_drop:.4f}"))
-    return GateVerdict(passed, cmp, max_drop, message)
+    judged = stats.non_inferiority(
+        stats.Comparison(cmp.diff, cmp.low, cmp.high, cmp.p_value, cmp.n), max_drop)
+    bound = f"-{max_drop:.4f}"
+    measured = (f"{grader} {candidate} - {baseline} = {cmp.diff:+.4f} "
+                f"(95% CI [{cmp.low:+.4f}, {cmp.high:+.4f}], n={cmp.n}); allowed drop "
+                f"{max_drop:.4f}")
+    needed = judged.samples_to_decide
+    if judged.verdict == "pass":
+        verdict: stats.Verdict = "pass"
+        why = f"the whole interval is above {bound}"
+    elif judged.verdict == "fail":
+        verdict, why = "fail", f"the whole interval is below {bound}"
+    elif test == "no-shown-drop":
+        verdict = "pass"
+        why = (f"a drop beyond {max_drop:.4f} is not shown, nor ruled out (the interval holds "
+               f"{bound}; the non-inferiority test says INCONCLUSIVE)")
+    else:
+        verdict = "inconclusive"
+        decide = (f"roughly {needed} samples would decide it, if the difference stays at "
+                  f"{cmp.diff:+.4f}" if needed is not None else
+                  "no number of samples would decide it: the difference is at the allowed drop")
+        why = f"the interval holds {bound}, so these {cmp.n} samples cannot tell; {decide}"
+    head = verdict.upper() + (" (no-shown-drop test)" if test == "no-shown-drop" else "")
+    base_use, cand_use = CacheUse.of(results, baseline), CacheUse.of(results, candidate)
+    message = (f"{head}: {measured}: {why}\n{base_use.describe('baseline ' + baseline)}; "
+               f"{cand_use.describe('candidate ' + candidate)}")
+    return GateVerdict(verdict, cmp, max_drop, message, test,
+                       needed if verdict == "inconclusive" else None, base_use, cand_use)

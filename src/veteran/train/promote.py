@@ -3,7 +3,12 @@
 `promote` adds the variant `MODEL_ID` to the function (with `weight` of the traffic) in an
 in-memory copy of veteran.toml, runs the function's gate suite on the main variant (the one
 with the most weight) and the candidate through that copy, and writes veteran.toml only when
-the gate passes. How the model is served depends on its kind:
+the gate passes. The gate is a non-inferiority test (`veteran.evals.report.gate`): the model
+passes only when the interval of its paired difference from the main variant is all above
+`-max_drop`; an inconclusive gate refuses it too, unless `accept_inconclusive` (the CLI's
+`--accept-inconclusive`). The candidate is always called fresh; the main variant's answers may
+come from the eval call cache within `[evals] cache_ttl`, and the verdict says how many did.
+How the model is served depends on its kind:
 
 - "causal-lm", "classifier": `model = "LOCAL/MODEL_ID"` on the first provider of kind "local",
   which gets `paths.MODEL_ID = "models/MODEL_ID"` (the workspace's model folder);
@@ -151,10 +156,11 @@ def _edit(doc: Any, config: Config, function: str, record: ModelRecord, share: f
 
 
 def promote(workspace: Workspace, config: Config, store: Store, function: str, model_id: str,
-            *, weight: float, skip_gate: bool = False,
+            *, weight: float, skip_gate: bool = False, accept_inconclusive: bool = False,
             progress: Callable[[int, int], None] | None = None) -> Promotion:
     """Give `model_id` `weight` of `function`'s traffic once it passes the function's gate;
-    `PromotionRefused` (with the scores recorded and veteran.toml untouched) when it fails."""
+    `PromotionRefused` (with the scores recorded and veteran.toml untouched) when it fails, or
+    when the gate is inconclusive and `accept_inconclusive` is not given."""
     fconfig = config.functions.get(function)
     if fconfig is None:
         raise VeteranError(f"no function {function!r} in veteran.toml "
@@ -178,10 +184,15 @@ def promote(workspace: Workspace, config: Config, store: Store, function: str, m
     if gate is not None and not skip_gate:
         scores, verdict = _run_gate(workspace, candidate_config, store, function, record.id,
                                     progress)
+        accepted = verdict.verdict == "inconclusive" and accept_inconclusive
+        scores["accepted_inconclusive"] = accepted
         registry.set_scores(record.id, gate.suite, scores)
-        if not verdict.passed:
+        if not (verdict.passed or accepted):
             registry.set_status(record.id, "refused")
-            raise PromotionRefused(f"{model_id} not promoted: {verdict.message}", verdict)
+            advice = ("\npromote it anyway with --accept-inconclusive, or give suite "
+                      f"{gate.suite!r} more samples" if verdict.verdict == "inconclusive" else "")
+            raise PromotionRefused(f"{model_id} not promoted: {verdict.message}{advice}",
+                                   verdict)
     write_config(path, doc, expected=original)
     promotion = Promotion(function, record.id, weight, weights, previous, added, provider,
                           scores, time.time())
@@ -206,7 +217,7 @@ def _run_gate(workspace: Workspace, config: Config, store: Store, function: str,
     async def run() -> RunOutcome:
         async with running(config, store, workspace) as gateway:
             return await run_suite(gateway, workspace, suite, variants=[baseline, candidate],
-                                   progress=progress)
+                                   fresh=[candidate], progress=progress)
 
     outcome = asyncio.run(run())
     results = Runs(store.engine).results(outcome.run_id)
@@ -217,8 +228,12 @@ def _run_gate(workspace: Workspace, config: Config, store: Store, function: str,
     variants = report.summarize(results)["variants"]
     scores = {
         "suite": suite.name, "run": outcome.run_id, "grader": grader, "baseline": baseline,
-        "max_drop": gate.max_drop, "passed": verdict.passed, "message": verdict.message,
+        "max_drop": gate.max_drop, "passed": verdict.passed, "verdict": verdict.verdict,
+        "message": verdict.message, "samples_to_decide": verdict.samples_to_decide,
         "comparison": verdict.comparison.to_json(),
+        "baseline_cache": verdict.baseline_cache.to_json() if verdict.baseline_cache else None,
+        "candidate_cache": verdict.candidate_cache.to_json() if verdict.candidate_cache
+        else None,
         "candidate_scores": variants.get(candidate, {}).get("graders", {}),
         "baseline_scores": variants.get(baseline, {}).get("graders", {}),
         "left_out": outcome.left_out.to_json(),  # evaluation calls, rows models trained on
