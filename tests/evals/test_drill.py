@@ -122,6 +122,37 @@ def test_unknown_provider_and_unscored_variants(workspace: tuple[Workspace, Runs
     assert plan_drill(ws.load_config(), runs, "b").functions[0].best == "big"
 
 
+def test_a_lost_variant_without_scores_leaves_the_change_unknown_and_says_why(
+    workspace: tuple[Workspace, Runs],
+) -> None:
+    ws, runs = workspace
+    _run(runs, {"triage:small": [1.0] * 18 + [0.0] * 2, "triage:spare": [1.0] * 15 + [0.0] * 5})
+    triage = plan_drill(ws.load_config(), runs, "a").functions[0]  # big: never evaluated
+    assert triage.best == "small" and triage.best_scored and triage.change is None
+    # Once moved, all the traffic is on `small`, which is scored: the quality after is known.
+    assert triage.after == pytest.approx(0.9)
+    assert triage.unscored == ["big"] and set(triage.missing) == {"change"}
+    assert triage.missing["change"].startswith(
+        "no eval scores for the lost variant big: no finished eval run graded triage:big")
+    shown = CliRunner().invoke(cli, ["drill", "--without", "a", "-w", str(ws.path)])
+    assert shown.exit_code == 0, shown.output
+    assert "expected quality now: 0.900 (scored variants only: without big)" in shown.output
+    assert "expected quality after: 0.900" in shown.output
+    assert ("change on the moved traffic: unknown (no eval scores for the lost variant big: "
+            "no finished eval run graded triage:big; score with `veteran eval run SUITE "
+            "--variant triage:big`)") in shown.output
+    # Losing `b` moves its traffic to `big`: then the quality after is what is unknown.
+    triage = plan_drill(ws.load_config(), runs, "b", grader="label").functions[0]
+    assert triage.best == "big" and triage.after is None
+    assert triage.missing["after"].startswith(
+        "no eval scores for big, with traffic after the move: no finished eval run graded "
+        "triage:big by grader 'label'")
+    assert "big, which takes the moved traffic" in triage.missing["change"]
+    out = orjson.loads(CliRunner().invoke(cli, ["drill", "--without", "b", "--json", "-w",
+                                                str(ws.path)]).stdout)
+    assert out["functions"][0]["missing"]["after"].startswith("no eval scores for big")
+
+
 def test_apply_keeps_comments_and_a_second_drill_has_nothing_to_move(
     workspace: tuple[Workspace, Runs],
 ) -> None:
@@ -130,7 +161,7 @@ def test_apply_keeps_comments_and_a_second_drill_has_nothing_to_move(
     result = CliRunner().invoke(cli, ["drill", "--without", "a", "--apply", "--json",
                                       "-w", str(ws.path)])
     assert result.exit_code == 0, result.output
-    out = orjson.loads(result.output)
+    out = orjson.loads(result.stdout)  # the reload notice goes to stderr
     assert len(out["applied"]) == 3 and out["functions"][1]["fails"]
     text = ws.config_path.read_text(encoding="utf-8")
     assert "# the strong one" in text and "# two providers" in text

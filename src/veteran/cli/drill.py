@@ -11,8 +11,10 @@ from veteran.evals.drill import DrillPlan, FunctionDrill, apply_drill, plan_dril
 from veteran.evals.runs import Runs
 
 
-def _num(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.3f}"
+def _num(value: float | None, why: str | None = None) -> str:
+    if value is None:
+        return f"unknown ({why})" if why else "unknown"
+    return f"{value:.3f}"
 
 
 def _describe(f: FunctionDrill) -> list[str]:
@@ -24,15 +26,19 @@ def _describe(f: FunctionDrill) -> list[str]:
     scored = (f"{best.mean:.3f} [{best.low:.3f}, {best.high:.3f}] by {best.grader}, "
               f"run {best.run_id}" if best else "no eval scores")
     lines.append(f"  best remaining: {f.best} ({scored})")
-    lines.append(f"  expected quality now: {_num(f.current)}, after: {_num(f.after)}")
+    now = _num(f.current, f.missing.get("current"))
+    if f.current is not None and f.unscored:
+        now += f" (scored variants only: without {', '.join(f.unscored)})"
+    lines.append(f"  expected quality now: {now}")
+    lines.append(f"  expected quality after: {_num(f.after, f.missing.get('after'))}")
     if f.change is not None:
         c = f.change
         source = f"paired on {c.n} samples of run {c.run_id}" if c.method == "paired" \
             else "independent latest scores"
         lines.append(f"  change on the moved traffic: {c.diff:+.3f} "
                      f"[{c.low:+.3f}, {c.high:+.3f}] ({source})")
-    elif f.lost_weight > 0:
-        lines.append("  change on the moved traffic: unknown (a variant has no eval scores)")
+    elif "change" in f.missing:
+        lines.append(f"  change on the moved traffic: unknown ({f.missing['change']})")
     for change in f.changes:
         lines.append(f"  set {change.describe()}")
     if not f.changes:

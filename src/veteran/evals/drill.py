@@ -17,6 +17,13 @@ by the latest eval scores and says what moving the lost traffic there would cost
   latest means, with each side's lower and upper half-widths combined in quadrature (a lost
   side of several variants combines theirs, scaled by traffic share, the same way): a normal
   approximation to two independent bootstrap intervals, wider than a paired one would be.
+- The expected quality after is the current one plus the lost share times the change, or, when
+  the change is unknown, the traffic-weighted mean of the variants with traffic once it is moved.
+- A figure that cannot be computed is None, and `missing` says why, naming the variants without
+  eval scores: the change needs the best remaining variant's score and every lost variant's
+  with traffic; the expected quality after needs the scores of the variants with traffic once it
+  is moved (not the lost ones'). The quality now leaves out the variants with traffic but no
+  scores (`unscored` lists them).
 - The config change: each lost variant gets `weight = 0`, the chosen variant receives their
   weight, and lost variants leave `fallbacks` (they would fail); nothing else is touched.
 
@@ -113,6 +120,9 @@ class FunctionDrill:
     change: Expected | None
     after: float | None  # expected quality once moved (current + lost share x change)
     changes: list[Change] = field(default_factory=list)
+    unscored: list[str] = field(default_factory=list)  # with traffic, left out of `current`
+    # "current" | "change" | "after" -> why that figure is None
+    missing: dict[str, str] = field(default_factory=dict)
 
     @property
     def fails(self) -> bool:
@@ -125,6 +135,7 @@ class FunctionDrill:
             "current": self.current, "best": self.best, "best_scored": self.best_scored,
             "fails": self.fails, "change": self.change.to_json() if self.change else None,
             "after": self.after, "changes": [c.to_json() for c in self.changes],
+            "unscored": self.unscored, "missing": self.missing,
         }
 
 
@@ -271,8 +282,14 @@ def _drill_function(name: str, function: FunctionConfig, provider: str,
             {f"{name}:{v}": w for v, w in lost_weights.items()}, f"{name}:{best}"
         ) or _independent(lost_weights, scores, scores[best])
     share = moved / total if total > 0 else 0.0
+    # The traffic once moved: what `after` is the quality of.
+    live = {v: c.weight + (moved if v == best else 0.0) for v, c in variants.items()
+            if v not in lost_weights and (c.weight > 0 or (v == best and moved > 0))}
     after = (current + share * change.diff
              if current is not None and change is not None else None)
+    if after is None and best is not None and live and all(v in scores for v in live):
+        # Without the lost variants' scores the change is unknown, not the quality after.
+        after = sum(w * scores[v].mean for v, w in live.items()) / sum(live.values())
     if best is not None and not lost_weights and current is not None:
         after = current  # no traffic on the provider: quality stays
     changes: list[Change] = []
@@ -285,8 +302,47 @@ def _drill_function(name: str, function: FunctionConfig, provider: str,
         kept = [f for f in function.fallbacks if f not in lost]
         if kept != function.fallbacks:
             changes.append(Change(name, None, "fallbacks", list(function.fallbacks), kept))
+    with_traffic = [v for v, c in variants.items() if c.weight > 0]
+    unscored = [v for v in with_traffic if v not in scores]
+    missing = _missing(name, with_traffic, list(live), scores, lost_weights, best, current,
+                       change, after, scores_of.grader)
     return FunctionDrill(name, lost, share, scores, current, best,
-                         best is not None and best in scores, change, after, changes)
+                         best is not None and best in scores, change, after, changes,
+                         unscored, missing)
+
+
+def _missing(name: str, with_traffic: list[str], live: list[str], scores: dict[str, Score],
+             lost_weights: dict[str, float], best: str | None, current: float | None,
+             change: Expected | None, after: float | None, grader: str | None
+             ) -> dict[str, str]:
+    """Why each figure of a function's drill that is None could not be computed."""
+    by = f" by grader {grader!r}" if grader else ""
+
+    def no_scores(parts: list[str], unscored: list[str]) -> str:
+        graded = " or ".join(f"{name}:{v}" for v in unscored)
+        return (f"no eval scores for {' and '.join(parts)}: no finished eval run graded "
+                f"{graded}{by}; score with `veteran eval run SUITE --variant {name}:"
+                f"{unscored[0]}`")
+
+    missing: dict[str, str] = {}
+    if best is None:
+        return missing
+    if current is None:
+        missing["current"] = (no_scores([f"variant {', '.join(with_traffic)} with traffic"],
+                                        with_traffic) if with_traffic
+                              else "no variant has traffic")
+    if change is None and lost_weights:
+        lost = [v for v in lost_weights if v not in scores]
+        parts = [f"the lost variant {', '.join(lost)}"] if lost else []
+        if best not in scores:
+            parts.append(f"{best}, which takes the moved traffic")
+        missing["change"] = no_scores(parts, [*lost, *([best] if best not in scores else [])])
+    if after is None:
+        unscored = [v for v in live if v not in scores]
+        missing["after"] = (no_scores([f"{', '.join(unscored)}, with traffic after the move"],
+                                      unscored) if unscored
+                            else "no variant has traffic after the move")
+    return missing
 
 
 def plan_drill(config: Config, runs: Runs, provider: str, *,
