@@ -295,12 +295,6 @@ class CanariesConfig(_Strict):
         return parse_duration(self.every)
 
 
-class Config(_Strict):
-    database_url: str | None = None
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    capture: CaptureConfig = Field(default_factory=CaptureConfig)
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
 class EvalsConfig(_Strict):
     """`[evals]`: how evaluations run (`veteran eval`, promotion gates)."""
 
@@ -323,17 +317,23 @@ class EvalsConfig(_Strict):
         return parse_duration(ttl) if isinstance(ttl, str) else float(ttl)
 
 
+class Config(_Strict):
+    database_url: str | None = None
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     canaries: CanariesConfig = Field(default_factory=CanariesConfig)
+    evals: EvalsConfig = Field(default_factory=EvalsConfig)
     _folder: Path | None = PrivateAttr(default=None)
 
     @property
     def folder(self) -> Path | None:
         """The folder of the file this config was read from (the workspace), None when it was
         not read from a file. Relative paths in the config are resolved against it."""
-    evals: EvalsConfig = Field(default_factory=EvalsConfig)
         return self._folder
 
 

@@ -43,14 +43,14 @@ class AnthropicSettings(ProviderSettings):
     total_timeout: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=512, ge=1)
 
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
+        "connect_timeout", "read_timeout", "total_timeout", "max_connections"}
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
-        "connect_timeout", "read_timeout", "total_timeout", "max_connections"}
-
         return url.rstrip("/")
 
 

@@ -42,14 +42,14 @@ class OpenAISettings(ProviderSettings):
     # Ask streams for a final usage chunk, so streamed calls are captured with token counts.
     stream_usage: bool = True
 
+    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
+        "connect_timeout", "read_timeout", "total_timeout", "max_connections", "stream_usage"}
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-    NOT_DECIDING = ProviderSettings.NOT_DECIDING | {
-        "connect_timeout", "read_timeout", "total_timeout", "max_connections", "stream_usage"}
-
         return url.rstrip("/")
 
 
