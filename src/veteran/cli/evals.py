@@ -106,7 +106,8 @@ def run_command(workspace: str | None, suite: str, variants: tuple[str, ...],
               help="Variant the others are compared with (default: the suite's first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a self-contained HTML report (inline SVG plots) to this file.")
+              help="Write a self-contained HTML report to this file: run metadata, scores, "
+                   "charts (inline SVG) and the failures with input, expected and output.")
 def report_command(workspace: str | None, run_id: str, baseline: str | None, as_json: bool,
                    html_path: str | None) -> None:
     """Summarise a stored run (RUN_ID, or a suite name for its latest run)."""
@@ -124,7 +125,8 @@ def report_command(workspace: str | None, run_id: str, baseline: str | None, as_
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if html_path is not None:
-        Path(html_path).write_text(render.html(summary, f"{info.suite}: run {info.id}"),
+        failed = report.failures(results, variants=list(summary["variants"]))
+        Path(html_path).write_text(render.html(summary, info.to_json(), failed),
                                    encoding="utf-8")
     if as_json:
         _echo_json({"run": info.to_json(), **summary})

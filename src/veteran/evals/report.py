@@ -12,7 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from veteran.evals import stats
+from veteran.evals.judges import render_conversation
 from veteran.evals.runs import Result
 
 MAX_SLICE_VALUES = 20  # metadata fields with more distinct values are not sliced on
@@ -166,6 +169,44 @@ def summarize(results: list[Result], *, baseline: str | None = None,
             except ValueError:
                 continue
         out["slices"][grader] = _slices(results, grader, variants)
+    return out
+
+
+def _conversation(messages: list[dict[str, Any]]) -> str:
+    if len(messages) == 1 and messages[0].get("role") == "user" and isinstance(
+            messages[0].get("content"), str):
+        return str(messages[0]["content"])  # the usual case: one question, shown as it is
+    return render_conversation(messages)
+
+
+def failures(results: list[Result], *, variants: list[str] | None = None
+             ) -> list[dict[str, Any]]:
+    """Every answer a grader failed (`passed` false) or whose call failed, sample by sample and
+    in the run's variant order: the input, the expected answer and the output side by side,
+    with each failing grader's reason. Runs stored before results kept their input and
+    reference say so in those fields."""
+    order = {v: i for i, v in enumerate(variants or variants_of(results))}
+    out: list[dict[str, Any]] = []
+    for r in results:
+        error = r.output.get("error")
+        failed = {name: str(score.get("explanation") or "")
+                  for name, score in r.scores.items() if score.get("passed") is False}
+        if not failed and not error:
+            continue
+        text = r.output.get("text") or ""
+        if r.output.get("tool_calls"):
+            text += f"\n[tool calls: {orjson.dumps(r.output['tool_calls']).decode()}]"
+        reference = r.output.get("reference")
+        out.append({
+            "sample_id": r.sample_id, "variant": r.variant, "epoch": r.epoch,
+            "input": _conversation(r.output["input"]) if "input" in r.output
+            else "(not stored with this run)",
+            "expected": "(not stored with this run)" if "reference" not in r.output
+            else "-" if reference is None
+            else reference if isinstance(reference, str) else orjson.dumps(reference).decode(),
+            "output": text.strip(), "error": error, "failed": failed,
+        })
+    out.sort(key=lambda f: (f["sample_id"], order.get(f["variant"], len(order)), f["epoch"]))
     return out
 
 

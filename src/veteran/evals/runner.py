@@ -41,6 +41,7 @@ from veteran.gateway import (
     Gateway,
     Route,
 )
+from veteran.models.registry import code_version
 from veteran.store import EVAL_ROLE, EVAL_RUN, EVAL_SAMPLE, EVAL_SUITE, Store
 from veteran.types import now, parse_timestamp
 from veteran.workspace import Workspace
@@ -100,9 +101,12 @@ class Runner:
 
     def run_config(self) -> dict[str, Any]:
         """What is stored with the run (and what `resume` runs again)."""
+        version, commit = code_version()
         return {"suite": self.suite.config.model_dump(mode="json"), "variants": self.variants,
                 "epochs": self.epochs, "concurrency": self.concurrency,
-                "samples": len(self.samples)}
+                "samples": len(self.samples),
+                "models": {name: f"{r.provider.name}/{r.model}" for name, r in self.routes.items()},
+                "veteran": {"version": version, "commit": commit}}
 
     def tasks(self, done: set[Key]) -> Iterator[_Task]:
         """Sample by sample, so an interrupted run has every variant's answer to most samples."""
