@@ -161,6 +161,8 @@ class FunctionMemoryConfig(_Strict):
     k: int = Field(default=8, ge=1, le=100)  # chunks retrieved per collection before packing
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # Chunks less relevant than this are left out (default: [memory] min_score).
+    min_score: float | None = Field(default=None, ge=0, le=1)
 
 
 class FunctionCacheConfig(_Strict):
@@ -251,6 +253,10 @@ class MemoryConfig(_Strict):
     embedder: str = Field(default="local", pattern=r"^(local|[^/\s]+/\S+)$")
     chunk_tokens: int = Field(default=200, ge=16, le=8192)
     overlap_tokens: int = Field(default=40, ge=0)
+    # The least relevance (the larger of the query-chunk cosine similarity and the share of the
+    # query's keyword weight in the chunk, 0-1) of a chunk put into a prompt or shown by
+    # `kb search`; calibrated for the local MiniLM embedder (veteran/memory/search.py).
+    min_score: float = Field(default=0.25, ge=0, le=1)
 
     @model_validator(mode="after")
     def _overlap(self) -> MemoryConfig:

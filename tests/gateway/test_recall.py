@@ -37,6 +37,13 @@ model = "up/gpt-x"
 collections = ["handbook", "not-ingested-yet"]
 max_tokens = {budget}
 
+[functions.everything]
+[functions.everything.variants.a]
+model = "up/gpt-x"
+[functions.everything.memory]
+collections = ["handbook"]
+min_score = 0.0
+
 [functions.faq]
 [functions.faq.variants.a]
 model = "up/{faq_model}"
@@ -119,6 +126,26 @@ def test_what_does_not_fit_the_budget_is_left_out(
         recorded = trajectory(server, raw.headers["x-veteran-trajectory-id"])["context"]
     assert len(recorded["chunks"]) == 1 and recorded["tokens"] <= 60
     assert recorded["chunks"][0]["source"] == "handbook/warranty.md"
+
+
+def test_an_unrelated_question_gets_no_memory(
+    gateway: ServerThread, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    # issue 13: every chunk found was put in, however unrelated (a fused score ranks, it does
+    # not measure relevance); [memory] min_score, 0.25 by default, now leaves them out.
+    question = "What's a good recipe for banana bread?"
+    raw = ask(client, "support", question)
+    sent = upstream.requests[-1]["messages"]
+    assert sent == [{"role": "system", "content": "You answer customer questions."},
+                    {"role": "user", "content": question}]
+    recorded = trajectory(gateway, raw.headers["x-veteran-trajectory-id"])["context"]
+    assert recorded["chunks"] == [] and recorded["tokens"] == 0
+    # A function's own min_score wins: at 0 whatever ranks goes in, as before.
+    raw = ask(client, "everything", question)
+    context = upstream.requests[-1]["messages"][0]
+    assert context["role"] == "system" and "[1] (handbook/" in context["content"]
+    chunks = trajectory(gateway, raw.headers["x-veteran-trajectory-id"])["context"]["chunks"]
+    assert chunks and all(0 <= c["relevance"] < 0.25 for c in chunks)
 
 
 def test_a_close_repeat_is_answered_from_the_cache(

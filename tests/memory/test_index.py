@@ -189,6 +189,68 @@ def test_refresh_interval_bounds_generation_checks(minilm: MiniLMEmbedder) -> No
     assert len(index.search("kb", "alpha", mode="bm25")) == 2
 
 
+def test_min_score_leaves_out_what_an_unrelated_query_finds(kb: tuple[Source, MemoryIndex]
+                                                            ) -> None:
+    # issue 13: the best of an off-topic query's list still gets a high fused score (each list
+    # is min-max scaled), so without a floor on an absolute measure it was put into prompts.
+    _, index = kb
+    for query in ("What's a good recipe for banana bread?", "hi",
+                  "Who won the football world cup?"):
+        found = index.search("kb", query, k=3)
+        assert len(found) == 3 and found[0].score >= 0.5  # ranked, whatever it says
+        assert all(h.relevance is not None and h.relevance < 0.25 for h in found)
+        for mode in ("hybrid", "dense", "bm25"):
+            assert index.search("kb", query, k=3, mode=mode, min_score=0.25) == []
+    # A related query keeps its chunk: by meaning (a paraphrase sharing no keyword)...
+    hits = index.search("kb", "how do I get my money returned", k=3, min_score=0.25)
+    assert hits[0].chunk.text.startswith("Refunds") and hits[0].keywords == 0
+    assert hits[0].similarity is not None and hits[0].similarity >= 0.25
+    # ...or by keywords alone, where nothing is embedded (bm25 mode).
+    hits = index.search("kb", "ERR-4021", k=3, mode="bm25", min_score=0.25)
+    assert [h.chunk.id for h in hits] == ["doc0:0"]
+    assert hits[0].similarity is None and hits[0].keywords == pytest.approx(1.0)
+    with pytest.raises(BadRequest, match="min_score"):
+        index.search("kb", "x", min_score=1.5)
+
+
+def test_min_score_takes_the_k_best_of_the_hits_above_it(kb: tuple[Source, MemoryIndex]
+                                                         ) -> None:
+    _, index = kb
+    everything = index.search("kb", "card payment refund invoice", k=8, mode="dense")
+    floor = sorted(h.relevance or 0 for h in everything)[-3]  # three reach it
+    kept = index.search("kb", "card payment refund invoice", k=2, mode="dense",
+                        min_score=floor)
+    above = [h for h in everything if (h.relevance or 0) >= floor]
+    assert len(above) == 3 and [h.chunk.id for h in kept] == [h.chunk.id for h in above[:2]]
+
+
+def _built(texts: list[str]) -> BuiltIndex:
+    rows = [(Chunk(f"c{i}:0", "kb", f"c{i}", f"c{i}.md", 0, text, 1, {}),
+             np.ones(4, dtype=np.float32)) for i, text in enumerate(texts)]
+    return BuiltIndex.build("kb", 1, "fixed", 4, rows)
+
+
+def test_keyword_share_weighs_rare_terms_and_terms_no_chunk_holds() -> None:
+    texts = ["parcel common", "common words", "common words again", "zebra"]
+    index = _built(texts)
+    rows = np.arange(4, dtype=np.int64)
+    share = index.keyword_share("parcel common", rows)
+    assert share[0] == pytest.approx(1.0) and share[3] == 0.0
+    assert share[1] == share[2] < 0.5 < 1.0 - share[1]  # the rare term carries the weight
+    # A term the collection never uses is the rarest of all: "parcel" alone is not enough.
+    unknown = index.keyword_share("parcel kangaroo", rows)
+    assert 0.0 < unknown[0] < 0.5 and unknown[1] == 0.0
+    assert index.keyword_share("the and of", rows).tolist() == [0.0] * 4  # stopwords only
+    # bm25s keeps each term's rows in order; were they not, they are sorted once.
+    shuffled = _built(texts)
+    indptr = shuffled.bm25.scores["indptr"]
+    for column in range(len(indptr) - 1):
+        start, end = indptr[column], indptr[column + 1]
+        shuffled.bm25.scores["indices"][start:end] = shuffled.bm25.scores["indices"][
+            start:end][::-1].copy()
+    assert shuffled.keyword_share("parcel common", rows).tolist() == share.tolist()
+
+
 def test_errors_and_edges(kb: tuple[Source, MemoryIndex], minilm: MiniLMEmbedder) -> None:
     source, index = kb
     with pytest.raises(NotFound):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -104,6 +105,61 @@ def test_add_list_search_remove(workspace: Path) -> None:
     assert "no document 'docs/cards.md'" in fails("remove", "handbook", "docs/cards.md")
     assert "removed collection handbook" in kb("remove", "handbook").output
     assert "no collection 'handbook'" in fails("list", "handbook")
+
+
+def test_search_shows_scores_and_leaves_out_chunks_under_min_score(workspace: Path) -> None:
+    kb("add", "handbook", str(workspace.parent / "docs"), "--text-field", "body")
+    found = orjson.loads(kb("search", "handbook", "refunds", "--min-score", "0",
+                            "--json").output)
+    assert found["min_score"] == 0 and len(found["data"]) == 3  # every chunk ranks
+    for hit in found["data"]:
+        assert hit["relevance"] == max(hit["similarity"], hit["keywords"])
+    best = found["data"][0]
+    assert best["source"] == "docs/refunds.md" and best["keywords"] == 1.0
+    # By default [memory] min_score (0.25) holds: only the chunk about refunds is left.
+    default = orjson.loads(kb("search", "handbook", "refunds", "--json").output)
+    assert default["min_score"] == 0.25
+    assert [h["source"] for h in default["data"]] == ["docs/refunds.md"]
+    assert all(h["relevance"] >= 0.25 for h in default["data"])
+    shown = kb("search", "handbook", "refunds", "--min-score", "0").output
+    assert re.search(r"docs/refunds.md \(Refunds\)  score [\d.]+  similarity [\d.]+  "
+                     r"keywords 1\.000", shown)
+    # bm25 mode embeds nothing: there is no similarity to show.
+    assert "similarity -  keywords 1.000" in kb("search", "handbook", "refunds", "--mode",
+                                                 "bm25").output
+    # Nothing reaches it: nothing is shown, and stderr says why.
+    nothing = kb("search", "handbook", "zebra kangaroo", "--min-score", "0.9")
+    assert nothing.stdout == ""
+    assert "no chunk of handbook reaches min score 0.9" in nothing.stderr
+    assert "--min-score" in fails("search", "handbook", "x", "--min-score", "1.5")
+
+
+def test_a_second_search_reads_the_cached_index_and_embeds_only_when_needed(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb("add", "handbook", str(workspace.parent / "docs"), "--text-field", "body")
+    made: list[HashEmbedder] = []
+
+    def embedder(config: Config) -> Embedder:
+        made.append(HashEmbedder())
+        return made[-1]
+
+    monkeypatch.setattr("veteran.cli.kb._embedder", embedder)
+    first = kb("search", "handbook", "refunds", "--json").output
+    saved = list((workspace / "memory" / "handbook").iterdir())
+    assert len(saved) == 1 and (saved[0] / "manifest.json").is_file()
+    stamps = {p: p.stat().st_mtime_ns for p in saved[0].rglob("*")}
+
+    def rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the index was rebuilt from the store")
+
+    # Each command makes its own index, as a new process does: this one loads the saved files.
+    monkeypatch.setattr("veteran.memory.index.BuiltIndex.build", rebuild)
+    assert kb("search", "handbook", "refunds", "--json").output == first
+    assert {p: p.stat().st_mtime_ns for p in saved[0].rglob("*")} == stamps
+    assert [e.calls for e in made] == [1, 1]  # one query embedded per search
+    kb("search", "handbook", "refunds", "--mode", "bm25")
+    assert made[-1].calls == 0  # keywords alone: the embedder is never run
 
 
 def test_options_are_checked(workspace: Path) -> None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from veteran.cli.options import workspace_option
-from veteran.cli.store import open_store
+from veteran.cli.store import check_function, open_store
 from veteran.config import Config
 from veteran.errors import NotFound, VeteranError
 from veteran.memory.ingest import IngestReport, ingest, promote
@@ -128,6 +128,7 @@ def promote_(workspace: str | None, collection: str, trajectory_ids: tuple[str, 
     if not trajectory_ids and metric is None and function is None:
         raise click.UsageError("choose trajectories: --trajectory ID, or --metric (and --value)")
     with _opened(workspace) as (_, config, store, memory):
+        check_function(config, store, function)
         ids = list(trajectory_ids)
         if metric is not None or function is not None:
             ids += _select(store, metric, None if value is None else _json_value(value),
@@ -226,10 +227,19 @@ def remove(workspace: str | None, collection: str, source: str | None) -> None:
               show_default=True)
 @click.option("--filter", "filters", multiple=True,
               help="KEY=VALUE on chunk metadata (VALUE as JSON, else a string); repeatable.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+              help="Leave out chunks less relevant than this: the larger of their similarity "
+                   "to QUERY and the share of its keywords they hold (default: [memory] "
+                   "min_score, 0.25; 0 shows every match).")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def search(workspace: str | None, collection: str, query: str, k: int, mode: str,
-           filters: tuple[str, ...], as_json: bool) -> None:
-    """The K chunks of COLLECTION that best answer QUERY."""
+           filters: tuple[str, ...], min_score: float | None, as_json: bool) -> None:
+    """The K chunks of COLLECTION that best answer QUERY, with their scores.
+
+    Each hit shows its rank score (how it placed against the other matches) and the two
+    measures of relevance that --min-score is compared with: similarity (cosine of the
+    embeddings; none in bm25 mode) and keywords (share of the query's keyword weight).
+    """
     from veteran.memory.search import MemoryIndex, Mode
 
     parsed: dict[str, Any] = {}
@@ -239,21 +249,28 @@ def search(workspace: str | None, collection: str, query: str, k: int, mode: str
             raise click.BadParameter("must look like KEY=VALUE", param_hint="--filter")
         parsed[key] = _json_value(raw)
     with _opened(workspace) as (ws, config, _store, memory):
+        floor = config.memory.min_score if min_score is None else min_score
         index = MemoryIndex(memory, _embedder(config), cache_dir=ws.path / "memory")
         hits = index.search(collection, query, k=k, filters=parsed or None,
-                            mode=cast(Mode, mode))
+                            mode=cast(Mode, mode), min_score=floor)
     if as_json:
-        click.echo(orjson.dumps({"data": [
-            {"score": h.score, "bm25_rank": h.bm25_rank, "dense_rank": h.dense_rank,
+        click.echo(orjson.dumps({"min_score": floor, "data": [
+            {"score": h.score, "relevance": h.relevance, "similarity": h.similarity,
+             "keywords": h.keywords, "bm25_rank": h.bm25_rank, "dense_rank": h.dense_rank,
              "id": h.chunk.id, "source": h.chunk.source, "text": h.chunk.text,
              "metadata": h.chunk.metadata}
             for h in hits
         ]}).decode())
         return
+    if not hits:
+        click.echo(f"no chunk of {collection} reaches min score {floor:g} for this query"
+                   + ("; --min-score 0 shows every match" if floor > 0 else ""), err=True)
     console = _console()
     for rank, hit in enumerate(hits, start=1):
         heading = " > ".join(str(h) for h in hit.chunk.metadata.get("heading") or [])
         where = f"{hit.chunk.source}" + (f" ({heading})" if heading else "")
-        console.print(f"[bold]{rank}. {where}[/bold]  score {hit.score:.4f}", highlight=False)
+        similarity = "-" if hit.similarity is None else f"{hit.similarity:.3f}"
+        console.print(f"[bold]{rank}. {where}[/bold]  score {hit.score:.4f}  similarity "
+                      f"{similarity}  keywords {hit.keywords or 0:.3f}", highlight=False)
         console.print(hit.chunk.text, markup=False, highlight=False)
         console.print()

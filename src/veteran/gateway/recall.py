@@ -148,6 +148,9 @@ class Recall:
                         hits.extend(self._index.search(
                             collection, query, k=spec.memory.k,
                             filters=dict(spec.memory.filters) or None, mode=spec.memory.mode,
+                            min_score=(self._config.memory.min_score
+                                       if spec.memory.min_score is None
+                                       else spec.memory.min_score),
                         ))
                     except NotFound:  # not ingested yet: answer without it, say so once
                         if collection not in self._missing:

@@ -4,7 +4,8 @@ A function that declares `[functions.NAME.memory]` gets, before each call, a sys
 holding the chunks that best match the conversation's last user message, searched in its
 collections and packed best-first while they fit `max_tokens` (a chunk scored 0, the last of
 every result list it was in, is left out) (counted with the embedder's
-tokenizer, header lines included). Each chunk is shown with its source so the model can cite
+tokenizer, header lines included). Chunks below the function's `min_score` never get here: the
+search leaves them out (search.py). Each chunk is shown with its source so the model can cite
 it, and the trajectory records exactly which chunks it was told (`context`).
 """
 
@@ -66,6 +67,7 @@ def pack(hits: Sequence[Hit], budget: int, count_tokens: Any,
         used.append({
             "id": hit.chunk.id, "collection": hit.chunk.collection, "source": hit.chunk.source,
             "score": round(hit.score, 6), "tokens": cost,
+            **({} if hit.relevance is None else {"relevance": round(hit.relevance, 6)}),
         })
     record = {"collections": list(collections), "budget": budget, "tokens": spent if used else 0,
               "chunks": used}

@@ -97,6 +97,7 @@ class BuiltIndex:
     bm25: Any  # bm25s.BM25, or None for an empty collection
     ann: Any = None  # usearch.index.Index, or None: exact search
     _postings: dict[str, dict[Hashable, Rows]] = field(default_factory=dict)
+    _columns: tuple[Rows, Rows] | None = None  # BM25's term -> rows, rows sorted (keyword_share)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __len__(self) -> int:
@@ -255,6 +256,53 @@ class BuiltIndex:
         top = _top(scores, n)
         top = top[scores[top] > 0]
         return top, scores[top]
+
+    def keyword_share(self, query: str, rows: Rows) -> Scores:
+        """For each row, the share of the query's keyword weight that its chunk contains: the
+        summed IDF (BM25's, Lucene's formula) of the query's distinct terms found in the chunk
+        over that of all of them, in [0, 1]. A term no chunk holds weighs the most (document
+        frequency 0): a query about something the collection never mentions scores low.
+
+        Unlike a BM25 score it has a fixed scale, so one threshold holds for every collection
+        and query: 1.0 when the chunk holds every term, most of it when it holds the one rare
+        code of "What does E-4172 mean?" (search.py, `min_score`)."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        terms = set(tokenize([query])[0]) - {""}
+        if self.bm25 is None or not terms or not len(rows):
+            return out
+        indptr, indices = self._sorted_columns()
+        vocabulary: dict[str, int] = self.bm25.vocab_dict
+        total = len(self.ids)
+        weights = 0.0
+        for term in terms:
+            column = vocabulary.get(term)
+            found = (indices[indptr[column]:indptr[column + 1]] if column is not None
+                     else indices[:0])
+            weight = math.log(1 + (total - len(found) + 0.5) / (len(found) + 0.5))
+            weights += weight
+            if len(found):
+                at = np.minimum(np.searchsorted(found, rows), len(found) - 1)
+                out += np.float32(weight) * (found[at] == rows)
+        return out / np.float32(weights)
+
+    def _sorted_columns(self) -> tuple[Rows, Rows]:
+        """BM25's sparse matrix (term columns of row indices), each column's rows in order for
+        `searchsorted`: bm25s builds them so; should a version not, they are sorted once."""
+        columns = self._columns
+        if columns is None:
+            with self._lock:
+                columns = self._columns
+                if columns is None:
+                    indptr = np.asarray(self.bm25.scores["indptr"], dtype=np.int64)
+                    indices = np.asarray(self.bm25.scores["indices"], dtype=np.int64)
+                    rising = np.diff(indices) > 0
+                    rising[indptr[1:-1][(indptr[1:-1] > 0) & (indptr[1:-1] < len(indices))]
+                           - 1] = True  # a column's first row follows another column's last
+                    if not rising.all():
+                        owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+                        indices = indices[np.lexsort((indices, owner))]
+                    columns = self._columns = (indptr, indices)
+        return columns
 
     def dense(self, vector: Vectors, n: int, mask: Mask | None) -> tuple[Rows, Scores]:
         """Up to n rows nearest to `vector` (cosine), best first."""

@@ -28,6 +28,17 @@ class Hit:
     score: float  # higher is better; for hybrid, the fused score in [0, 1] (search.py)
     bm25_rank: int | None = None  # 1-based rank in the keyword results, None if absent
     dense_rank: int | None = None  # 1-based rank in the vector results, None if absent
+    # Absolute measures, 0-1, that `min_score` is compared with (search.py): the cosine of the
+    # query's and the chunk's embeddings (None when the query was not embedded: bm25 mode),
+    # and the share of the query's keyword weight the chunk holds.
+    similarity: float | None = None
+    keywords: float | None = None
+
+    @property
+    def relevance(self) -> float | None:
+        """The larger of `similarity` and `keywords`; None when neither was measured."""
+        measured = [v for v in (self.similarity, self.keywords) if v is not None]
+        return max(measured) if measured else None
 
 
 class Embedder(Protocol):
