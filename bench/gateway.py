@@ -104,6 +104,16 @@ def run_wrk(url: str, script: Path, connections: int, seconds: float) -> Wrk:
     return Wrk(latency("50"), latency("99"), float(rps[1]), int(total[1]), failed)
 
 
+def counted_calls(port: int) -> int | None:
+    """The answered calls the gateway's `GET /metrics` counted (`veteran_requests_total`,
+    status ok, summed over its series); None when it exports no such counter."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'^veteran_requests_total\{[^}]*status="ok"\} (\S+)$', text, re.M)
+    return int(sum(float(v) for v in found)) if found else None
+
+
 def trajectory_count(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         count: int = conn.execute("SELECT count(*) FROM trajectories").fetchone()[0]
@@ -252,6 +262,7 @@ def bench_http(duration: float, warmup: float, rounds: int) -> list[tuple[str, s
                         runs.append(run_wrk(url, script, connections, duration))
                         results.setdefault((name, connections), []).append(runs[-1])
                         completed += sum(r.requests for r in runs) if name == "gateway" else 0
+            counted = counted_calls(gateway_port)
             db = work / "veteran.db"
             live = settled_count(db)
             stop(servers[1])
@@ -293,6 +304,9 @@ def bench_http(duration: float, warmup: float, rounds: int) -> list[tuple[str, s
          f"{ms(median('gateway', 32, 'p50'))} / {ms(median('gateway', 32, 'p99'))}", ""),
         ("gateway failed requests (non-2xx, socket errors)", str(failed), "0"),
         ("requests completed through the gateway (wrk runs + 1 check)", f"{completed:,}", ""),
+        ("answered calls counted on `GET /metrics` (`veteran_requests_total`)",
+         "not exported" if counted is None else f"{counted:,}",
+         "= completed, + up to c in flight when each wrk run stops"),
         (
             "trajectories captured (settled / after shutdown)",
             f"{live:,} / {captured:,}",

@@ -17,7 +17,9 @@
 
 The call series are counted by `CallMetrics.observe`, once per call, where the one call path
 hands the call's trajectory to the writer (call.py): a few list increments under the GIL, with
-no lock and no formatting; the text is made only when `/metrics` is scraped. Their label values
+no lock and no formatting (1.1-1.3 µs per call measured on the 2-core bench machine, against
+about 500 µs the gateway adds per request; no prometheus_client, whose labelled samples each
+take a lock); the text is made only when `/metrics` is scraped. Their label values
 come from the configuration alone: function, variant and provider names (a PROVIDER/MODEL
 request is function and variant `(direct)`; the model is no label, since a client chooses it),
 a status and an error kind from fixed sets. A name the configuration does not hold becomes
