@@ -27,6 +27,7 @@ from veteran.memory.store import MemoryStore, document_id
 from veteran.memory.types import Chunk
 from veteran.store import PayloadCodec, Store, TrajectoryFilter, new_id
 from veteran.store.codec import PAYLOAD
+from veteran.store.configs import ConfigVersions
 from veteran.store.schema import metadata
 from veteran.types import TrajectoryRecord, now
 
@@ -57,7 +58,7 @@ def test_every_text_column_is_declared_payload_or_plain_on_purpose() -> None:
         and (t.name, c.name) not in PLAIN_TEXT
     ]
     assert undeclared == [], "a new Text column: mark it payload(...) or list it as plain"
-    assert len(payload_columns()) == 14
+    assert len(payload_columns()) == 15
 
 
 def record(**fields: Any) -> TrajectoryRecord:
@@ -136,6 +137,9 @@ def test_payload_is_sealed_in_the_database_and_read_back_whole(
                         scores={"judge": {"value": 0.0, "explanation": f"quoted {SECRET}"}})
         runs.add(run_id, [result])
 
+        configs = ConfigVersions(store.engine)
+        published, _ = configs.publish(f'# {SECRET}\n[server]\nport = 4000\n', "reload")
+
         stored = raw_database(store)
         assert SECRET not in stored
         assert SECRET[::-1] not in stored
@@ -168,6 +172,9 @@ def test_payload_is_sealed_in_the_database_and_read_back_whole(
 
         [back] = runs.results(run_id)
         assert (back.output, back.scores) == (result.output, result.scores)
+
+        again = configs.get(published.version)
+        assert again is not None and again.text == published.text
     finally:
         store.close()
 

@@ -28,11 +28,12 @@ class AccessControl:
     def __init__(self, store: Store, config: Config, *, host: str) -> None:
         self.store = store
         self.host = host
-        self.limiter = Limiter({
-            name: Limits(team.requests_per_minute, team.tokens_per_minute, team.spend_per_day)
-            for name, team in config.teams.items()
-        })
+        self.limiter = Limiter(team_limits(config))
         self.keys = KeyRing(store, self.limiter, loopback=is_loopback(host))
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a new config (live reload): the teams' limits."""
+        self.limiter.set_teams(team_limits(config))
 
     async def start(self) -> None:
         await self.keys.start()
@@ -43,6 +44,11 @@ class AccessControl:
 
     async def close(self) -> None:
         await self.keys.close()
+
+
+def team_limits(config: Config) -> dict[str, Limits]:
+    return {name: Limits(team.requests_per_minute, team.tokens_per_minute, team.spend_per_day)
+            for name, team in config.teams.items()}
 
 
 def refusal(host: str) -> str:

@@ -215,6 +215,15 @@ class Limiter:
         self._spent: dict[tuple[str, str], float] = {}
         self._spent_day = utc_day()
 
+    def set_teams(self, teams: Mapping[str, Limits]) -> None:
+        """New team limits (a config reload): a team whose limits changed starts a new bucket,
+        carrying today's spend over; the others keep theirs."""
+        self.teams = {name: limits for name, limits in teams.items() if limits}
+        for (kind, name), bucket in list(self._buckets.items()):
+            if kind == "team" and self.teams.get(name) != bucket.limits:
+                self._spent[(kind, name)] = bucket.spent
+                del self._buckets[(kind, name)]
+
     def load_spend(self, rows: Iterable[tuple[str | None, str | None, float]]) -> None:
         """Today's spend so far, from the store: (key id, team, cost) rows since UTC midnight."""
         spent: dict[tuple[str, str], float] = {}

@@ -17,6 +17,7 @@ from veteran.cli import (
     keys,
     models,
     providers,
+    reload,
     serve,
     train,
     trajectories,
@@ -36,6 +37,7 @@ cli.add_command(trajectories.trajectories)
 cli.add_command(feedback.feedback)
 cli.add_command(keys.keys)
 cli.add_command(providers.providers)
+cli.add_command(reload.reload)
 cli.add_command(kb.kb)
 cli.add_command(evals.evals)
 cli.add_command(drill.drill)

@@ -87,6 +87,7 @@ class GatewayApp:
         # `host`: the address served on; open mode (no keys needed) only on loopback
         self.access = AccessControl(gateway.store, gateway.config,
                                     host=host or gateway.config.server.host)
+        gateway.reconfigured.append(self.access.reconfigure)
         self._routes = {path: _guard(path, methods) for path, methods in ROUTES.items()}
         self._prefix_routes = {
             prefix: (name, _guard(f"{prefix}{{{name}}}", methods))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veteran.config import Config
+from veteran.gateway import live
 from veteran.gateway.call import (
     Answer,
     AnswerCache,
@@ -53,6 +54,7 @@ class Gateway:
         the config was read from)."""
         self.config = config
         self.store = store
+        self.workspace = workspace
         self.providers: dict[str, Provider] = {
             name: provider_class(settings.kind)(name, settings)
             for name, settings in config.providers.items()
@@ -60,15 +62,18 @@ class Gateway:
         self.router = Router(config, self.providers)
         self.memory_dir = memory_dir
         self.recall = Recall(config, store, memory_dir)
-        self.caller = Caller(self.providers, disabled={})
-        self.fewshot: Fewshot | None = None
-        if wanted(config):  # variants with fewshot: their examples are put in by the caller
-            folder = workspace.path if workspace is not None else config.folder
-            self.fewshot = Fewshot(config, self.recall, folder / "models" if folder else None)
-            self.caller = FewshotCaller(self.providers, {}, self.fewshot)
+        self.fewshot = self._fewshot(config, None)
+        self.caller = self._caller(self.providers, self.fewshot, None)
         self.hooks: list[CallHook] = []  # applied to every call, in order (policies)
         self.metrics = CallMetrics()  # counted by the call path, shown by GET /metrics
-        self.workspace = workspace
+        self.reconfigured: list[Callable[[Config], None]] = []  # told of each new config
+        self.digest: str | None = None  # of the config text served (live.py), once known
+        # Providers not started yet: with `start(eager=False)` each starts on first use.
+        self.unstarted: dict[str, Provider] = dict(self.providers)
+        self.eager = True  # set by `start`
+        self._starting = asyncio.Lock()
+        self._reloading = asyncio.Lock()
+        self._retired: list[asyncio.Task[None]] = []
         self._jobs: dict[str, Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.writer: CaptureWriter = store.writer(
@@ -91,24 +96,115 @@ class Gateway:
         when it already runs); it is cancelled by `close`."""
         self._jobs[name] = job
 
-    async def start(self) -> None:
+    def _fewshot(self, config: Config, before: Fewshot | None) -> Fewshot | None:
+        """Variants with fewshot have their examples put in by the caller (models kept from
+        `before`, the fewshot of the config this one replaces)."""
+        if not wanted(config):
+            return None
+        folder = self.workspace.path if self.workspace is not None else config.folder
+        return Fewshot(config, self.recall, folder / "models" if folder else None,
+                       loaded=before)
+
+    def _caller(self, providers: dict[str, Provider], fewshot: Fewshot | None,
+                before: Caller | None) -> Caller:
+        """The caller over `providers`, keeping `before`'s switches and the breakers of the
+        providers it shares with it (a reload restarts no unchanged provider's count)."""
+        disabled = before.disabled if before is not None else {}
+        caller = (Caller(providers, disabled) if fewshot is None
+                  else FewshotCaller(providers, disabled, fewshot))
+        if before is not None:
+            for name, provider in providers.items():
+                if self.providers.get(name) is provider and name in before.breakers:
+                    caller.breakers[name] = before.breakers[name]
+        return caller
+
+    async def start(self, *, eager: bool = True) -> None:
+        """Start serving. `eager`: start every provider now (a server: the first request waits
+        for no model to load); else each starts on its first call (in-process work such as an
+        evaluation loads only what its variants use). Cheap checks come first either way."""
+        self.eager = eager
+        if eager:  # lazily started providers are checked when they start
+            for provider in self.providers.values():
+                provider.check()  # a missing API key is reported before any model loads
         await self.refresh_switches()
         await self.recall.start()
         if self.fewshot is not None:
             await self.fewshot.start()  # a missing model is a ConfigError: refuse to start
         self.writer.start()
+        try:
+            if eager:
+                await self._start_providers(list(self.providers.values()))
+        except BaseException:
+            await self.writer.close()
+            raise
+        self._tasks = [asyncio.create_task(job(self), name=f"veteran-{name}")
+                       for name, job in self._jobs.items()]
+
+    async def _start_providers(self, providers: list[Provider]) -> None:
+        """Start `providers` (all or none: those started are closed again on a failure)."""
         started: list[Provider] = []
         try:
-            for provider in self.providers.values():
+            for provider in providers:
                 await provider.start()
                 started.append(provider)
         except BaseException:
             for provider in started:
                 await provider.close()
-            await self.writer.close()
             raise
-        self._tasks = [asyncio.create_task(job(self), name=f"veteran-{name}")
-                       for name, job in self._jobs.items()]
+        for provider in started:
+            self.unstarted.pop(provider.name, None)
+
+    async def ready(self, route: Route) -> None:
+        """Start the providers `route` may call that have not started yet (lazy start)."""
+        wanted_now = [r.provider for r in route.plan()
+                      if self.unstarted.get(r.provider.name) is r.provider]
+        if wanted_now:
+            async with self._starting:
+                await self._start_providers(
+                    [p for p in wanted_now if self.unstarted.get(p.name) is p])
+
+    async def reload(self, config: Config, digest: str | None = None) -> list[str]:
+        """Serve `config` from now on (live.py says what applies and what needs a restart):
+        unchanged providers are kept as they are, changed ones adopt their settings in place
+        or are replaced, and routes, fewshot, recall and limits follow, all swapped at once
+        (calls in flight finish on what they started with). Returns notes for the log."""
+        async with self._reloading:
+            config, notes = live.effective(self.config, config)
+            providers: dict[str, Provider] = {}
+            fresh: list[Provider] = []
+            for name, settings in config.providers.items():
+                current = self.providers.get(name)
+                if current is not None and current.settings.kind == settings.kind and (
+                        current.settings == settings or current.adopt(settings)):
+                    providers[name] = current
+                    continue
+                provider = provider_class(settings.kind)(name, settings)
+                provider.check()
+                providers[name] = provider
+                fresh.append(provider)
+            router = Router(config, providers)
+            fewshot = self._fewshot(config, self.fewshot)
+            if fewshot is not None:
+                await fewshot.start()  # a missing model refuses the config: the old one stays
+            if self.eager:
+                await self._start_providers(fresh)  # warm before the first call needs them
+            caller = self._caller(providers, fewshot, self.caller)
+            retired = [p for name, p in self.providers.items() if providers.get(name) is not p]
+            # The swap: nothing below awaits, so no call sees half of it.
+            self.unstarted = {n: p for n, p in self.unstarted.items() if providers.get(n) is p}
+            if not self.eager:
+                self.unstarted.update({p.name: p for p in fresh})
+            self.config, self.providers, self.router = config, providers, router
+            self.fewshot, self.caller, self.digest = fewshot, caller, digest
+            self.recall.reconfigure(config)
+            for listener in self.reconfigured:
+                listener(config)
+            for provider in retired:
+                self._retired.append(asyncio.create_task(
+                    live.retire(provider), name=f"veteran-retire-{provider.name}"))
+            notes += [f"provider {p.name} started" for p in fresh]
+            notes += [f"provider {p.name} retired" for p in retired if p.name not in providers]
+            return notes
 
     async def refresh_switches(self) -> None:
         """Read which providers an operator switched off (the store is the source of truth)."""
@@ -127,7 +223,15 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for task in self._retired:  # providers a reload replaced: close them now
+            task.cancel()
+        for task in self._retired:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._retired = []
         for provider in self.providers.values():
+            if self.unstarted.get(provider.name) is provider:
+                continue
             try:
                 await provider.close()
             except Exception:
@@ -223,7 +327,7 @@ async def running(config: Config, store: Store, workspace: Workspace | None = No
     gateway = (Gateway(config, store) if workspace is None
                else Gateway.for_workspace(config, store, workspace))
     gateway.keep("switches", poll_switches)
-    await gateway.start()
+    await gateway.start(eager=False)  # only the providers its calls use are started
     try:
         yield gateway
     finally:

@@ -59,13 +59,19 @@ def with_examples(messages: Sequence[Any], turns: list[dict[str, Any]]) -> list[
 
 
 class Fewshot:
-    def __init__(self, config: Config, recall: Recall, models_dir: Path | None) -> None:
+    def __init__(self, config: Config, recall: Recall, models_dir: Path | None, *,
+                 loaded: Fewshot | None = None) -> None:
+        """`loaded`: the fewshot of the config this one replaces (live reload): the models
+        and embedders it loaded are kept, not loaded again."""
         self._wanted = wanted(config)
         self._shown = str(config.folder / "veteran.toml") if config.folder else "veteran.toml"
         self._recall = recall
         self._models_dir = models_dir
         self._models: dict[str, tuple[FewshotExamples, Embedder]] = {}
         self._embedders: dict[str, Embedder] = {}
+        if loaded is not None:
+            self._models = {m: v for m, v in loaded._models.items() if m in self._wanted}
+            self._embedders = dict(loaded._embedders)
         self._lock = threading.Lock()
 
     async def start(self) -> None:

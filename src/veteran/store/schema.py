@@ -137,6 +137,19 @@ provider_switches = Table(
     Column("changed_at", Float(53), nullable=False),
 )
 
+# Published versions of veteran.toml (`veteran reload`, promotions, SIGHUP, a changed file): every
+# running gateway on the store polls the latest and swaps to it (veteran.gateway's live config).
+# The text is payload: it is what the operator wrote, encrypted with the rest once that lands.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False),
+    payload("text", nullable=False),
+    Column("source", String(64), nullable=False),  # reload | promote | rollback | drill | ...
+    Column("created_at", Float(53), nullable=False),
+)
+
 # Institutional memory (veteran.memory.store). A collection records the embedder its vectors came
 # from; `generation` changes on every write so search indexes built from it know they are stale.
 kb_collections = Table(
