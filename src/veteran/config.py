@@ -360,6 +360,15 @@ def read_toml(path: Path, *, missing: str = "file not found") -> dict[str, Any]:
         raise ConfigError(str(path), None, f"not valid TOML: {exc}") from None
 
 
+def parse_config_text(text: str, shown: str, folder: Path | None = None) -> Config:
+    """Validate the text of a veteran.toml (a published version: live reload)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, None, f"not valid TOML: {exc}") from None
+    return parse_config(raw, shown, folder=folder)
+
+
 def load_config(path: Path) -> Config:
     """Read and validate `path`; raises `ConfigError` naming the file and key. Relative paths
     in it (the local provider's `paths`) are resolved against the file's folder."""

@@ -6,6 +6,7 @@ import click
 import orjson
 
 from veteran.cli.options import workspace_option
+from veteran.cli.reload import announce
 from veteran.cli.store import open_store
 from veteran.evals.drill import DrillPlan, FunctionDrill, apply_drill, plan_drill
 from veteran.evals.runs import Runs
@@ -71,9 +72,11 @@ def drill(workspace: str | None, provider: str, grader: str | None, do_apply: bo
     ws, store = open_store(workspace)
     try:
         plan = plan_drill(ws.load_config(), Runs(store.engine), provider, grader=grader)
+        applied = apply_drill(ws.config_path, plan) if do_apply else []
+        if applied:
+            announce(ws, store, "drill", err=as_json)
     finally:
         store.close()
-    applied = apply_drill(ws.config_path, plan) if do_apply else []
     if as_json:
         out = {**plan.to_json(), "applied": [c.to_json() for c in applied]}
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from veteran.cli.options import CONTEXT, workspace_option
+from veteran.cli.reload import announce
 from veteran.cli.store import open_store
 from veteran.models import ModelRecord, Registry, StagedModel
 from veteran.train.promote import PromotionRefused, promote, rollback
@@ -138,6 +139,7 @@ def promote_command(workspace: str | None, function: str, model: str, weight: fl
             done = promote(ws, ws.load_config(), store, function, model, weight=weight,
                            skip_gate=skip_gate, accept_inconclusive=accept_inconclusive,
                            progress=progress)
+        announce(ws, store, "promote", err=as_json)
     except PromotionRefused as refused:
         if as_json:
             _echo_json({"promoted": False, "message": refused.message,
@@ -168,7 +170,12 @@ def promote_command(workspace: str | None, function: str, model: str, weight: fl
 def rollback_command(workspace: str | None, function: str, as_json: bool) -> None:
     """Undo FUNCTION's latest promotion: remove the model's variant (or restore its earlier
     weight) and restore the weights the promotion replaced."""
-    done = rollback(Workspace.resolve(workspace), function)
+    ws, store = open_store(workspace)
+    try:
+        done = rollback(ws, function)
+        announce(ws, store, "rollback", err=as_json)
+    finally:
+        store.close()
     if as_json:
         _echo_json(done.to_json())
         return

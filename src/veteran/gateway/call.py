@@ -187,6 +187,8 @@ async def run_call(gateway: Gateway, call: Call, cache: AnswerCache | None) -> A
             await _capture(gateway, call)
             return answer
         try:
+            if gateway.unstarted:
+                await gateway.ready(call.route)
             response, route = await gateway.caller.complete(call.route, call.body, record)
         except UPSTREAM_FAILURES as exc:
             await _failed(gateway, call, exc)
@@ -220,6 +222,8 @@ async def run_stream(gateway: Gateway, call: Call) -> AnswerStream:
             return AnswerStream(gateway, call, call.route, chunks[0], _iterate(chunks[1:]),
                                 None, "hit", answer.cached_from)
         try:
+            if gateway.unstarted:
+                await gateway.ready(call.route)
             (first, rest), route = await gateway.caller.stream(call.route, call.body, record)
         except UPSTREAM_FAILURES as exc:
             await _failed(gateway, call, exc)

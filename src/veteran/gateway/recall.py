@@ -66,11 +66,10 @@ def fingerprint(function: FunctionConfig) -> str:
 
 class Recall:
     def __init__(self, config: Config, store: Store, memory_dir: Path | None) -> None:
-        self._functions = {
-            name: f for name, f in config.functions.items() if f.memory or f.cache
-        }
-        self._fingerprints = {name: fingerprint(f) for name, f in self._functions.items()}
+        self._functions: dict[str, FunctionConfig] = {}
+        self._fingerprints: dict[str, str] = {}
         self._config = config
+        self.reconfigure(config)
         self._store = store
         self._memory_dir = memory_dir
         self._embedder: Embedder | None = None
@@ -79,6 +78,18 @@ class Recall:
         self._cache = semantic.SemanticCache(store.engine)
         self._missing: set[str] = set()
         self._origins: dict[str, Origin] = {}  # by trajectory id: a trajectory never changes
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a new config (live reload): the functions' memory and cache settings. The
+        embedder and the indexes stay (the embedder is a setting that needs a restart); the
+        cache entries of a function whose variants changed are no longer found (their
+        fingerprint differs) and are retired when the gateway next starts."""
+        functions = {name: f for name, f in config.functions.items() if f.memory or f.cache}
+        # Fingerprints first, and kept for functions that go: a call in a worker thread that
+        # read the functions before this swap still finds its function's.
+        self._fingerprints = {**self._fingerprints,
+                              **{name: fingerprint(f) for name, f in functions.items()}}
+        self._functions = functions
 
     def wants(self, function: str | None) -> bool:
         return function is not None and function in self._functions
@@ -125,8 +136,10 @@ class Recall:
     def _prepare(self, function: str, body: dict[str, Any]) -> Recalled:
         self._ensure()
         assert self._embedder is not None
-        spec = self._functions[function]
         out = Recalled(function)
+        spec = self._functions.get(function)
+        if spec is None:  # a reload took the function's recall away since `wants`
+            return out
         messages = body.get("messages") or []
         started = time.perf_counter()
         if spec.cache is not None:
@@ -183,7 +196,8 @@ class Recall:
 
     def remember(self, recalled: Recalled, answer: dict[str, Any], trajectory_id: str) -> None:
         """Keep an answer in the semantic cache (called off the event loop, after capture)."""
-        spec = self._functions[recalled.function].cache
+        function = self._functions.get(recalled.function)
+        spec = function.cache if function is not None else None
         if spec is None or recalled.guard is None or recalled.vector is None:
             return
         choices = answer.get("choices") or []

@@ -9,7 +9,6 @@ from any upstream text before it is wrapped in an error.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -24,7 +23,13 @@ from veteran.errors import (
     VeteranError,
 )
 from veteran.protocols.anthropic import ChunkDecoder, to_anthropic_request, to_openai_completion
-from veteran.providers.base import ModelRequest, Provider, ProviderSettings, rejection
+from veteran.providers.base import (
+    ModelRequest,
+    Provider,
+    ProviderSettings,
+    api_key,
+    rejection,
+)
 from veteran.providers.sse import SSEDecoder
 
 PATH = "/v1/messages"
@@ -66,15 +71,12 @@ class AnthropicProvider(Provider):
         self._key: str | None = None
         self._headers = b""
 
+    def check(self) -> None:
+        self._key = api_key(self.name, self.config.api_key_env)
+
     async def start(self) -> None:
         cfg = self.config
-        if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
-            if not key:
-                raise VeteranError(
-                    f"provider {self.name!r}: environment variable {cfg.api_key_env} is not set"
-                )
-            self._key = key
+        self.check()
         headers = {"Content-Type": "application/json",
                    "anthropic-version": cfg.anthropic_version, **cfg.headers}
         if self._key:

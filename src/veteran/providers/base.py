@@ -12,6 +12,7 @@ forwards it only to clients that asked for `stream_options.include_usage`.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import orjson
 # The settings every provider shares live with the rest of the config (which must not import
 # this room); a plugin finds them here, beside the class it subclasses.
 from veteran.config import BreakerSettings, ModelInfo, ProviderSettings, RetrySettings
-from veteran.errors import HTTPError, UpstreamError, UpstreamRejected
+from veteran.errors import HTTPError, UpstreamError, UpstreamRejected, VeteranError
 from veteran.http import Timeouts, retry_after
 from veteran.protocols.shapes import completion_to_chunks
 
@@ -57,8 +58,17 @@ class Provider(ABC):
         self.name = name
         self.settings = settings
 
+    def check(self) -> None:
+        """Cheap checks of what `start` needs (an API key's environment variable): run for every
+        provider before any starts, so a mistake is reported before a model loads."""
+
     async def start(self) -> None:
-        """Open pools or load weights; called once when the gateway starts."""
+        """Open pools or load weights; called once, when the gateway starts or on first use."""
+
+    def adopt(self, settings: ProviderSettings) -> bool:
+        """Take changed `settings` in place on a live config reload, keeping what is loaded:
+        True when done. False (the default): the gateway starts a new provider instead."""
+        return False
 
     async def close(self) -> None:
         """Release what `start` opened."""
@@ -72,6 +82,17 @@ class Provider(ABC):
         completion = await self.complete(request)
         for chunk in completion_to_chunks(completion):
             yield chunk
+
+
+def api_key(provider: str, env: str | None) -> str | None:
+    """The API key in the environment variable `env` (None when no variable is named); a
+    `VeteranError` naming the provider and the variable when it is not set."""
+    if not env:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise VeteranError(f"provider {provider!r}: environment variable {env} is not set")
+    return key
 
 
 def rejection(

@@ -8,7 +8,6 @@ buffered whole); see `veteran/http/client.py` for why not aiohttp or httpx.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -23,7 +22,13 @@ from veteran.errors import (
     UpstreamTimeout,
     VeteranError,
 )
-from veteran.providers.base import ModelRequest, Provider, ProviderSettings, rejection
+from veteran.providers.base import (
+    ModelRequest,
+    Provider,
+    ProviderSettings,
+    api_key,
+    rejection,
+)
 from veteran.providers.sse import SSEDecoder
 
 
@@ -67,15 +72,12 @@ class OpenAIProvider(Provider):
         query = f"?{urlencode(settings.query)}" if settings.query else ""
         self._path = f"/chat/completions{query}"
 
+    def check(self) -> None:
+        self._key = api_key(self.name, self.config.api_key_env)
+
     async def start(self) -> None:
         cfg = self.config
-        if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
-            if not key:
-                raise VeteranError(
-                    f"provider {self.name!r}: environment variable {cfg.api_key_env} is not set"
-                )
-            self._key = key
+        self.check()
         headers = {"Content-Type": "application/json", **cfg.headers}
         if self._key:
             if cfg.api_key_header == "api-key":
