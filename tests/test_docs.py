@@ -308,3 +308,33 @@ def test_every_documented_setting_exists() -> None:
                         missing.append(f"{name}: `{variable}` (read nowhere)")
     assert not missing, f"documented settings that do not exist (or mark them planned): {missing}"
     assert len(keys) >= 80 and len(tables) >= 15, (sorted(keys), sorted(tables))
+
+
+def test_every_grader_type_and_option_is_documented() -> None:
+    """docs/evals.md has a `### `TYPE`` section per grader type (and none for a type that does
+    not exist) naming each of the type's options in a code span; its suites section names every
+    key of a suite and of its `[dataset]`."""
+    from veteran.evals.suite import (
+        GRADER_OPTIONS,
+        DatasetConfig,
+        SuiteConfig,
+        grader_option_names,
+    )
+
+    text = (DOCS / "evals.md").read_text(encoding="utf-8")
+    suites = text.split("## Suites:", 1)[1].split("\n## ", 1)[0]
+    undocumented = [f"{model.__name__}.{name}" for model in (SuiteConfig, DatasetConfig)
+                    for name in _fields(model)
+                    if f"`{name}`" not in suites and f"`[{name}" not in suites]
+    assert not undocumented, f"undocumented suite keys: {undocumented}"
+    graders = text.split("## Graders and their options", 1)[1].split("\n## ", 1)[0]
+    sections = {}
+    for part in graders.split("\n### ")[1:]:
+        heading, _, body = part.partition("\n")
+        kind = re.fullmatch(r"`(\w+)`.*", heading.strip())
+        assert kind, f"a grader section's heading starts with its type in a code span: {heading}"
+        sections[kind.group(1)] = body
+    assert set(sections) == set(GRADER_OPTIONS), "one section per grader type, no other"
+    missing = [f"{kind}.{option}" for kind in GRADER_OPTIONS
+               for option in grader_option_names(kind) if f"`{option}`" not in sections[kind]]
+    assert not missing, f"undocumented grader options: {missing}"

@@ -192,9 +192,9 @@ def _cost_plot(summary: dict[str, Any], grader: str) -> str:
     width, height = 720.0, 300.0
     legend, top = _legend(summary, width)
     top += 14
-    band, left, right, bottom = 16.0, 150.0, width - 30, height - 40
+    band, left, right, bottom = 30.0, 220.0, width - 30, height - 40
     costs = [c for _, c, _ in points if c is not None]
-    max_cost = max(costs, default=0.0) or 1.0
+    max_cost = max(costs, default=0.0) * 1.15 or 1.0  # room right of the dearest point
     parts = [*legend, *_axis(left, right, bottom, 0.0, max_cost, top, "{:.2g}"),
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>',
              f'<rect x="{band}" y="{top}" width="{left - band - 24}" height="{bottom - top}" '
@@ -212,19 +212,17 @@ def _cost_plot(summary: dict[str, Any], grader: str) -> str:
     taken: list[tuple[float, float]] = []
     for variant, cost, quality in points:
         y = bottom - max(0.0, min(1.0, quality)) * (bottom - top)
-        if cost is None:
+        if cost is None:  # hollow, in the band; its label above it
             cx, fill, label = (band + left - 24) / 2, "#fff", f"{variant} (no cost)"
+            anchor, dx, ly, step = "middle", 0.0, y - 12, -14
         else:
             cx = left + cost / max_cost * (right - left)
-            fill, label = colors[variant], variant
-        ly = y + 4
+            fill, label, ly, step = colors[variant], variant, y + 4, 14
+            anchor = "end" if cx > right - 160 else "start"
+            dx = -10.0 if anchor == "end" else 10.0
         while any(abs(ly - ty) < 14 and abs(cx - tx) < 120 for tx, ty in taken):
-            ly += 14  # keep labels of points at the same place apart
+            ly += step  # keep the labels of points at one place apart
         taken.append((cx, ly))
-        anchor = "end" if cx > right - 160 else "start"
-        dx = -10 if anchor == "end" else 10
-        if cost is None:
-            anchor, dx = "start", 10
         what = "no cost recorded" if cost is None else f"cost per call {cost:.6g}"
         parts.append(
             f'<g class="mark" data-variant="{escape(variant)}">'
