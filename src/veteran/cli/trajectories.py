@@ -11,10 +11,10 @@ import orjson
 from rich.console import Console
 
 from veteran.cli.options import workspace_option
-from veteran.cli.store import open_store
+from veteran.cli.store import check_function, open_store
 from veteran.errors import VeteranError
 from veteran.store import TrajectoryFilter
-from veteran.store.imports import parse_openai_log
+from veteran.store.imports import ImportReport, Mapping, Rule, parse_openai_log
 from veteran.terminal import Grid
 from veteran.types import parse_timestamp
 
@@ -53,6 +53,11 @@ def _filter(function: str | None, variant: str | None, status: str | None, since
         raise click.BadParameter(str(exc), param_hint="--since/--until") from None
 
 
+def _function(filters: dict[str, object]) -> str | None:
+    function = filters.get("function")
+    return function if isinstance(function, str) else None
+
+
 @click.group()
 def trajectories() -> None:
     """List, show, export and import captured calls."""
@@ -66,8 +71,9 @@ def trajectories() -> None:
 def list_(workspace: str | None, limit: int, cursor: str | None, as_json: bool,
           **filters: object) -> None:
     """The newest trajectories, one line each."""
-    _, store = open_store(workspace)
+    ws, store = open_store(workspace)
     try:
+        check_function(ws.load_config(), store, _function(filters))
         page, next_cursor = store.trajectories(_filter(**filters), limit=limit,  # type: ignore[arg-type]
                                                cursor=cursor)
     finally:
@@ -111,10 +117,11 @@ def show(workspace: str | None, trajectory_id: str) -> None:
               help="File to write (default: standard output).")
 def export(workspace: str | None, fmt: str, output: str | None, **filters: object) -> None:
     """Every matching trajectory in full, with feedback, one JSON object per line."""
-    _, store = open_store(workspace)
+    ws, store = open_store(workspace)
     count = 0
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
+        check_function(ws.load_config(), store, _function(filters))
         out = stack.enter_context(Path(output).open("wb")) if output else sys.stdout.buffer
         for trajectory in store.export(_filter(**filters)):  # type: ignore[arg-type]
             out.write(orjson.dumps(trajectory.model_dump(mode="json")) + b"\n")
@@ -123,19 +130,58 @@ def export(workspace: str | None, fmt: str, output: str | None, **filters: objec
         click.echo(f"exported {count} trajectories to {output}", err=True)
 
 
+def _rules(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+           ) -> tuple[Rule, ...]:
+    try:
+        return tuple(Rule.parse(v) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @trajectories.command("import")
 @workspace_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def import_(workspace: str | None, file: str) -> None:
-    """Import an OpenAI-format log: one {"request": ..., "response": ...} per line."""
-    with open(file, "rb") as handle:
-        try:
-            records = parse_openai_log(handle)
-        except VeteranError as exc:
-            raise VeteranError(f"{file}: {exc.message}; nothing imported") from None
-    _, store = open_store(workspace)
+@click.option("--function", default=None,
+              help="The function of every record that no --map rule maps to one.")
+@click.option("--map", "rules", multiple=True, callback=_rules, metavar="RULE",
+              help="Map a field (`model`, `metadata.KEY`) to a function or a tag: "
+                   "FIELD:VALUE=FUNCTION, FIELD=function (the value names it) or "
+                   "FIELD=tag:NAME. Repeatable; the first function rule that matches wins.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was mapped as JSON.")
+def import_(workspace: str | None, file: str, function: str | None, rules: tuple[Rule, ...],
+            as_json: bool) -> None:
+    """Import an OpenAI-format log: one {"request": ..., "response": ...} per line.
+
+    Each record keeps its time (`created_at`, else the response's `created`). A record feeds
+    `data export FUNCTION` and `train` once it belongs to a function: give --function for all,
+    or --map rules, e.g. --map model:gpt-4o=triage --map metadata.team=tag:team. What was not
+    mapped is reported (see docs/datasets.md, "Importing history")."""
+    ws, store = open_store(workspace)
     try:
+        config = ws.load_config()
+        check_function(config, store, function)
+        for rule in rules:
+            if rule.target == "function" and rule.name is not None:
+                check_function(config, store, rule.name, param=f"--map {rule.text}")
+        known: dict[str, bool] = {}
+
+        def is_function(name: str) -> bool:
+            if name not in known:
+                known[name] = name in config.functions or store.has_function(name)
+            return known[name]
+
+        report = ImportReport()
+        with open(file, "rb") as handle:
+            try:
+                records = parse_openai_log(handle, Mapping(rules, function, is_function), report)
+            except VeteranError as exc:
+                raise VeteranError(f"{file}: {exc.message}; nothing imported") from None
         count = store.insert(records)
     finally:
         store.close()
+    if as_json:
+        click.echo(orjson.dumps({"imported": count, "file": file, **report.to_json()}).decode())
+        return
     click.echo(f"imported {count} trajectories from {file}")
+    for line in report.lines():
+        click.echo(line)
