@@ -191,3 +191,24 @@ def test_tasks_from_the_store_need_a_reference(tmp_path: Path, store: Store) -> 
     assert asyncio.run(env.score(env.tasks[0], "shipping")).value == 1.0
     captured = Environment.from_suite(ws.path, config, "captured", store=store)
     assert len(captured) == 3 and captured.name == "triage-captured"
+
+
+def test_tasks_from_the_store_leave_evaluation_calls_out(tmp_path: Path, store: Store) -> None:
+    """An eval sample with a demonstration is a test input, not a training task (unless asked)."""
+    ws = workspace(tmp_path / "ws")
+    config = ws.load_config()
+    records = [TrajectoryRecord(
+        id=new_id(), episode_id=new_id(), created_at=1_795_000_000.0 + i,
+        function="triage", variant="strong", tags=tags,
+        request={"model": "triage", "messages": [{"role": "user", "content": f"q{i}"}]},
+        response={"choices": [{"message": {"role": "assistant", "content": "billing"}}]},
+    ) for i, tags in enumerate([{}, {"eval_run": "r1", "eval_sample": "s1"}])]
+    store.insert(records)
+    for r in records:
+        store.add_feedback(trajectory_id=r.id, metric="demonstration", value="shipping")
+    env = Environment.from_suite(ws.path, config, "tickets", source="store",
+                                 function="triage", store=store)
+    assert [t.id for t in env.tasks] == [records[0].id]
+    both = Environment.from_suite(ws.path, config, "tickets", source="store",
+                                  function="triage", store=store, include_evals=True)
+    assert [t.id for t in both.tasks] == [r.id for r in records]

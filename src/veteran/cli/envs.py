@@ -32,17 +32,20 @@ def envs() -> None:
               help="Python package name (default: FUNCTION_SUITE, lower case).")
 @click.option("--grader", "graders", multiple=True,
               help="Reward by these graders only (repeatable; default: all, equal weights).")
+@click.option("--include-evals", is_flag=True,
+              help="With --source store: keep evaluation calls (eval samples, judges, "
+                   "canaries), left out by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def export_command(workspace: str | None, function: str, suite: str, out_dir: str,
                    source: str, package: str | None, graders: tuple[str, ...],
-                   as_json: bool) -> None:
+                   include_evals: bool, as_json: bool) -> None:
     """Export FUNCTION's environment on SUITE as an installable verifiers package."""
     ws = Workspace.resolve(workspace)
     weights = dict.fromkeys(graders, 1.0) if graders else None
     env, folder = export_suite(ws.path, ws.load_config(), suite, Path(out_dir),
                                function=function, package=package,
                                source="store" if source == "store" else "suite",
-                               weights=weights)
+                               weights=weights, include_evals=include_evals)
     result = {"environment": env.name, "package": folder.name, "path": str(folder.parent),
               "tasks": len(env), "graders": list(env.graders), "weights": env.weights}
     if as_json:

@@ -147,12 +147,14 @@ class Environment:
                    store: Store | None = None, source: Literal["suite", "store"] = "suite",
                    function: str | None = None, complete: Complete | None = None,
                    weights: Mapping[str, float] | None = None,
-                   tasks: Sequence[Sample] | None = None) -> Environment:
+                   tasks: Sequence[Sample] | None = None,
+                   include_evals: bool = False) -> Environment:
         """The environment of `suite` (evals/SUITE.toml): tasks from its dataset (`source =
         "suite"`) or from `function`'s trajectories that have a reference (`"store"`: a
         demonstration, or the answer itself with positive feedback), or the `tasks` given (a
         training job's own examples); graders built by the evaluation code. Model graders need
-        `complete` (see `runner.judge_complete`)."""
+        `complete` (see `runner.judge_complete`). Tasks from the store leave evaluation calls
+        out (test inputs are no training tasks) unless `include_evals`."""
         from veteran.evals.runner import build_graders
         from veteran.evals.suite import load_suite
 
@@ -172,7 +174,8 @@ class Environment:
                            "(a judge), and no model call was given (complete=)")
         graders = build_graders(loaded, complete or _no_model)
         tasks = (list(tasks) if tasks is not None
-                 else _load_tasks(loaded, workspace, config, store, source, function))
+                 else _load_tasks(loaded, workspace, config, store, source, function,
+                                  include_evals))
         system = [s for s in (config.functions[function].system if function else None,
                               loaded.config.system) if s]
         name = f"{function}-{loaded.name}" if function else loaded.name
@@ -298,7 +301,8 @@ class Environment:
 
 
 def _load_tasks(suite: Suite, workspace: Path, config: Config, store: Store | None,
-                source: str, function: str | None) -> list[Sample]:
+                source: str, function: str | None, include_evals: bool = False
+                ) -> list[Sample]:
     """The suite's samples, or `function`'s trajectories with a reference; the workspace's
     store is opened only when one is needed and none was given."""
     from veteran.evals.runner import load_samples
@@ -313,7 +317,8 @@ def _load_tasks(suite: Suite, workspace: Path, config: Config, store: Store | No
             # a file dataset reads no store
             return load_samples(suite, workspace, cast("Store", store))
         assert function is not None and store is not None
-        tasks = datasets.from_store(store, function, require_reference=True)
+        tasks = datasets.from_store(store, function, require_reference=True,
+                                    include_evals=include_evals)
         if not tasks:
             raise EnvError(f"function {function!r} has no trajectories with a reference (a "
                            "demonstration, or an answer with positive feedback)")

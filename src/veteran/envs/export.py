@@ -197,12 +197,15 @@ async def _not_at_export(body: dict[str, Any]) -> dict[str, Any]:
 def export_suite(workspace: Path, config: Config, suite: str, out_dir: Path, *,
                  function: str, package: str | None = None,
                  source: Literal["suite", "store"] = "suite",
-                 weights: dict[str, float] | None = None) -> tuple[Environment, Path]:
+                 weights: dict[str, float] | None = None, include_evals: bool = False
+                 ) -> tuple[Environment, Path]:
     """`veteran env export`: the environment of `function` on `suite`, written as a verifiers
     package (default name `FUNCTION_SUITE`). LLM judges are exported as specs: the package
-    calls their model when it is loaded with a `judge_base_url`."""
+    calls their model when it is loaded with a `judge_base_url`. Tasks from the store leave
+    evaluation calls out unless `include_evals`."""
     env = Environment.from_suite(workspace, config, suite, source=source, function=function,
-                                 complete=_not_at_export, weights=weights)
+                                 complete=_not_at_export, weights=weights,
+                                 include_evals=include_evals)
     if package is None:
         package = re.sub(r"[^a-z0-9_]+", "_", f"{function}_{Path(suite).stem}".lower())
         package = package if package[:1].isalpha() else f"env_{package}"
