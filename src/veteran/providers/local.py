@@ -8,7 +8,8 @@ adapter merged into its base at load, or whole weights) generates like any other
 classifier answers without generating (embed the last user message, one linear head per
 decision, argmax) in its own thread, so it never queues behind a generation.
 
-Weights load once per model, in a worker thread, on first use (or in `start` when `preload`).
+Weights load once per model, in a worker thread, on first use (or in `start` when `preload`),
+without progress bars (`quiet_loading`): a server's stderr and logs are no place for them.
 Generation runs in one dedicated thread, one request at a time: torch already spreads a forward
 pass over every core, so parallel generations would only compete. Nothing is ever downloaded.
 
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +283,21 @@ class LocalProvider(Provider):
         except VeteranError as exc:
             raise UpstreamError(f"local model {name!r}: {exc.message}") from None
 
+    def adopt(self, settings: ProviderSettings) -> bool:
+        """A reload that only adds, moves or removes owned models (`paths`: a promotion or a
+        rollback) keeps every loaded model whose path stayed; a moved or new one loads on first
+        use. Any other change starts a new provider."""
+        others = {"paths"}
+        if not isinstance(settings, LocalSettings) or (
+                settings.model_dump(exclude=others) != self.config.model_dump(exclude=others)):
+            return False
+        with self._load_lock:
+            for name, path in self.config.paths.items():
+                if settings.paths.get(name) != path:
+                    self._models.pop(name, None)
+            self.config = self.settings = settings
+        return True
+
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veteran-local")
@@ -319,12 +337,14 @@ class LocalProvider(Provider):
                     raise VeteranError("a fewshot model is not run by a provider; give a "
                                        "variant `fewshot = { model = \"ID\" }` instead")
                 transformers = _transformers()
-                if kind == "causal-lm":
-                    tokenizer, model = owned.load_causal_lm(
-                        Path(folder), owned.read_manifest(Path(folder)), self._load_base)
-                else:
-                    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
-                    model = transformers.AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+                with quiet_loading():
+                    if kind == "causal-lm":
+                        tokenizer, model = owned.load_causal_lm(
+                            Path(folder), owned.read_manifest(Path(folder)), self._load_base)
+                    else:
+                        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
+                        model = transformers.AutoModelForCausalLM.from_pretrained(folder,
+                                                                                   **kwargs)
             except HTTPError:
                 raise
             except Exception as exc:
@@ -414,6 +434,55 @@ class LocalProvider(Provider):
         run.completion_tokens = len(new)
         if not run.stopped and not ended and len(new) >= budget:
             run.finish_reason = "length"
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_undo: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No progress bars while transformers loads weights: its own ("Loading weights", through
+    the switch in `transformers.utils.logging`) and the GGUF reader's ("Converting and
+    de-quantizing GGUF tensors", a bare tqdm deaf to that switch). Warnings and errors still
+    show: they are log records and `warnings`, not bars. The switch is process-wide, so nested
+    and concurrent loads share it: the first in turns the bars off, the last out restores them."""
+    global _quiet_depth
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_undo[:] = _bars_off()
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                for undo in reversed(_quiet_undo):
+                    undo()
+                _quiet_undo.clear()
+
+
+def _bars_off() -> list[Callable[[], None]]:
+    """Turn transformers' progress bars off; what turns each back on."""
+    undo: list[Callable[[], None]] = []
+    try:
+        hf_logging = importlib.import_module("transformers.utils.logging")
+    except ImportError:  # nothing to silence: a load will say which extra is missing
+        return undo
+    if hf_logging.is_progress_bar_enabled():
+        hf_logging.disable_progress_bar()
+        undo.append(hf_logging.enable_progress_bar)
+    try:
+        gguf = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    except ImportError:
+        return undo
+    bar = getattr(gguf, "tqdm", None)
+    if bar is not None:
+        gguf.tqdm = functools.partial(bar, disable=True)
+        undo.append(functools.partial(setattr, gguf, "tqdm", bar))
+    return undo
 
 
 def _transformers() -> ModuleType:
