@@ -138,6 +138,48 @@ def test_concurrent_first_requests_share_one_load(
     assert loads == [{"folder": str(tmp_path), "local_files_only": True}]
 
 
+def test_loading_shows_no_progress_bars_but_keeps_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """transformers' two kinds of bar (its switchable one and the GGUF reader's bare tqdm) stay
+    off while a model loads, and are back after; warnings and log records still come through."""
+    import logging
+    import warnings
+
+    import transformers
+    from transformers import modeling_gguf_pytorch_utils as gguf
+    from transformers.utils import logging as hf_logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    hf_logging.get_logger("transformers").addHandler(handler)
+    monkeypatch.setattr(hf_logging, "_tqdm_active", True)
+    bare = gguf.tqdm
+
+    def fake_model(folder: str, **kwargs: Any) -> Any:
+        for _ in gguf.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+        for _ in hf_logging.tqdm(range(3), desc="Loading weights"):
+            pass
+        hf_logging.get_logger("transformers.modeling_utils").warning("a real log warning")
+        warnings.warn("a real warning", UserWarning, stacklevel=1)
+        return SimpleNamespace(config=SimpleNamespace(max_position_embeddings=64))
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_model)
+    provider = make(preload=False, paths={"tiny": str(tmp_path)})
+    try:
+        with pytest.warns(UserWarning, match="a real warning"):
+            asyncio.run(provider._model("tiny"))
+    finally:
+        hf_logging.get_logger("transformers").removeHandler(handler)
+    err = capfd.readouterr().err
+    assert "GGUF" not in err and "Loading weights" not in err and "it/s" not in err
+    assert [r.getMessage() for r in records] == ["a real log warning"]
+    assert hf_logging.is_progress_bar_enabled() and gguf.tqdm is bare  # restored
+
+
 # Slow: the embedded model, loaded once for the module.
 
 
@@ -238,3 +280,16 @@ def test_generation_failure_is_an_upstream_error(
         complete(provider)
     with pytest.raises(UpstreamError, match="out of cheese"):
         stream(provider)
+
+
+@pytest.mark.slow
+def test_loading_the_embedded_model_writes_no_progress_bar(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    fresh = make(preload=False)
+    try:
+        asyncio.run(fresh._model(BUILTIN))
+    finally:
+        asyncio.run(fresh.close())
+    err = capfd.readouterr().err
+    assert "GGUF" not in err and "Loading weights" not in err and "it/s" not in err, err

@@ -13,11 +13,8 @@ nothing of this, and a missing package is named with the `veteran[train]` extra.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import json
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -187,31 +184,22 @@ class Base:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """No tqdm bars from transformers (GGUF conversion, weights) or datasets (tokenizing) while
-    a recipe runs: progress goes to `job.progress` instead; nor transformers' notice that TRL
-    and peft still read `is_gradient_checkpointing`. The previous state is restored."""
-    hf_logging = require("transformers.utils.logging")
+    """No tqdm bars from transformers (GGUF conversion, weights: the local provider's
+    `quiet_loading`) or datasets (tokenizing) while a recipe runs: progress goes to
+    `job.progress` instead; nor transformers' notice that TRL and peft still read
+    `is_gradient_checkpointing`. The previous state is restored."""
+    from veteran.providers.local import quiet_loading
+
+    require("transformers.utils.logging")
     ds_tqdm = require("datasets.utils.tqdm")
-    hf_on, ds_on = hf_logging.is_progress_bar_enabled(), ds_tqdm.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    ds_on = ds_tqdm.is_progress_bar_enabled()
     ds_tqdm.disable_progress_bars()
-    # The GGUF reader calls tqdm itself, deaf to the switch above.
-    with contextlib.suppress(ImportError):
-        importlib.import_module("transformers.modeling_gguf_pytorch_utils")
-    gguf = sys.modules.get("transformers.modeling_gguf_pytorch_utils")
-    bar = getattr(gguf, "tqdm", None)
-    if bar is not None:
-        gguf.tqdm = functools.partial(bar, disable=True)  # type: ignore[union-attr]
     try:
-        with warnings.catch_warnings():
+        with quiet_loading(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated",
                                     FutureWarning)
             yield
     finally:
-        if bar is not None:
-            gguf.tqdm = bar  # type: ignore[union-attr]
-        if hf_on:
-            hf_logging.enable_progress_bar()
         if ds_on:
             ds_tqdm.enable_progress_bars()
 
