@@ -186,6 +186,21 @@ def test_unusable_data_and_params_are_refused(tmp_path: Path) -> None:
         recipe.train(job(tmp_path, [example(0, "a", "x")], class_weight="heavy"))
 
 
+def test_check_refuses_the_same_before_anything_is_embedded_or_written(
+        tmp_path: Path) -> None:
+    embedder = HashEmbedder()
+    recipe = ClassifierRecipe(embedder)
+    with pytest.raises(RecipeError, match="same answer"):
+        recipe.check(job(tmp_path, [example(i, f"t {i}", "billing") for i in range(5)]))
+    with pytest.raises(RecipeError, match="no parameter 'epochs'"):
+        recipe.check(job(tmp_path, [example(0, "a", "x")], epochs=2))
+    rows = [example(i, f"t {i}", "billing" if i % 2 else "sales") for i in range(6)]
+    with pytest.raises(RecipeError, match="eval example .* no user message"):
+        recipe.check(job(tmp_path, rows, eval=[example(9, "", "sales")]))
+    recipe.check(job(tmp_path, rows))  # fit to train
+    assert embedder.calls == 0 and list(tmp_path.iterdir()) == []
+
+
 # Served: `model="triage"` routed to the variant `local/MODEL_ID`.
 
 

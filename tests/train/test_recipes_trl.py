@@ -155,6 +155,27 @@ def test_refusals_before_training(tmp_path: Path) -> None:
         SftLoraRecipe().train(job(tmp_path, "sft-lora", str(tmp_path / "nowhere"), {}))
 
 
+def test_checks_refuse_before_the_job_folder_exists(tmp_path: Path) -> None:
+    """`check` (what `train_model` runs before it makes the job's folder) refuses what `train`
+    would, loading nothing and writing nothing."""
+    nowhere = str(tmp_path / "nowhere")
+    with pytest.raises(RecipeError, match="has no parameter 'nope'"):
+        SftLoraRecipe().check(job(tmp_path, "sft-lora", None, {"nope": 1}))
+    with pytest.raises(RecipeError, match="parameter 'lora_r' must be int"):
+        DpoRecipe().check(job(tmp_path, "dpo", None, {"lora_r": "x"}))
+    unpaired = [review(0), Example("t1", "e1", review(1).prompt, review(1).completion)]
+    with pytest.raises(RecipeError, match="no rejected answer .first: t1"):
+        DpoRecipe().check(job(tmp_path, "dpo", None, {}, train=unpaired))
+    with pytest.raises(RecipeError, match="needs reward functions"):
+        GrpoRecipe().check(job(tmp_path, "grpo", None, {}))
+    with pytest.raises(RecipeError, match="no training examples"):
+        SftLoraRecipe().check(job(tmp_path, "sft-lora", None, {}, train=[]))
+    with pytest.raises(RecipeError, match="neither 'smollm2-135m-instruct', an owned model"):
+        SftLoraRecipe().check(job(tmp_path, "sft-lora", nowhere, {}))
+    SftLoraRecipe().check(job(tmp_path, "sft-lora", None, {"max_steps": 2}))  # fit to train
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- sft-lora ---------------------------------------------------------------------------------
 
 SFT = {"max_steps": 6, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1,

@@ -37,9 +37,10 @@ class DpoRecipe:
     needs: ClassVar[Needs] = "preference"
 
     def check(self, job: TrainJob) -> None:
-        _hf.check(job, PARAMS)
+        _hf.resolve(self.name, job.params, PARAMS)
         rows(job.train)
         rows(job.eval)
+        _hf.check(job, PARAMS)
 
     def train(self, job: TrainJob) -> TrainResult:
         p = _hf.resolve(self.name, job.params, PARAMS)

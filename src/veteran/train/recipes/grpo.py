@@ -73,7 +73,7 @@ class GrpoRecipe:
         self._checked(job)
 
     def _checked(self, job: TrainJob) -> dict[str, Any]:
-        p = _hf.check(job, PARAMS)
+        p = _hf.resolve(self.name, job.params, PARAMS)
         if not job.reward_funcs:
             raise _hf.RecipeError("recipe 'grpo' needs reward functions (the environment's "
                                   "graders); this job has none")
@@ -81,6 +81,7 @@ class GrpoRecipe:
             raise _hf.RecipeError(
                 f"recipe 'grpo': batch_size × grad_accum ({p['batch_size']} × {p['grad_accum']})"
                 f" must be a multiple of num_generations ({p['num_generations']})")
+        _hf.check(job, PARAMS)
         return p
 
     def train(self, job: TrainJob) -> TrainResult:
