@@ -480,7 +480,7 @@ def _bars_off() -> list[Callable[[], None]]:
         return undo
     bar = getattr(gguf, "tqdm", None)
     if bar is not None:
-        gguf.tqdm = functools.partial(bar, disable=True)
+        gguf.tqdm = functools.partial(bar, disable=True)  # type: ignore[attr-defined]
         undo.append(functools.partial(setattr, gguf, "tqdm", bar))
     return undo
 
