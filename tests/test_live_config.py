@@ -160,6 +160,7 @@ def test_a_bad_file_is_refused_and_sighup_reloads_a_good_one(tmp_path: Path) -> 
         assert {variant() for _ in range(20)} == {"spare"}
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
+    assert f"veteran serving on http://127.0.0.1:{port}" in out  # where, once it listens
     assert "config not reloaded" in out and "wieght" in out
     assert "now serving config version" in out
 

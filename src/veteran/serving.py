@@ -93,7 +93,15 @@ def serve(workspace: Workspace, *, host: str | None = None, port: int | None = N
     # wait on the writer: 0.2 ms measured best for both p99 and throughput (bench/RESULTS.md).
     sys.setswitchinterval(SWITCH_INTERVAL)
     options: dict[str, Any] = {**UVICORN_OPTIONS, "timeout_graceful_shutdown": 30}
-    server = uvicorn.Server(uvicorn.Config(
+    where = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn says where it listens only when it bound the port
+                log.info("veteran serving on %s (Ctrl+C to stop)", where)
+
+    server = Server(uvicorn.Config(
         create_app(gateway, host=host), host=host, port=port, log_level="info", **options,
     ))
     try:
