@@ -225,3 +225,24 @@ def test_team_limits_follow_a_reload() -> None:
     assert bucket.limits.requests_per_minute == 5
     limiter.set_teams({})
     assert limiter.buckets("k1", "support", Limits()) == ()
+
+
+def test_a_call_routed_before_a_reload_removed_its_provider_still_runs(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path, BASE)
+
+    async def main() -> None:
+        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
+        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
+        await gateway.start()
+        try:
+            call = gateway.prepare(body())  # routed to provider a
+            text = BASE.split("[providers.b]")[0].replace("[providers.a]", "[providers.z]")
+            text += '[functions.f.variants.one]\nmodel = "z/m"\n'
+            await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
+            assert "a" not in gateway.caller.breakers
+            assert reply((await gateway.call(call)).response) == "from a"
+        finally:
+            await gateway.close()
+            store.close()
+
+    asyncio.run(main())

@@ -160,7 +160,9 @@ class Caller:
         counted: set[str] = set()  # providers this request already counted as failed
         for candidate in route.plan():
             provider = candidate.provider
-            breaker = self.breakers[provider.name]
+            breaker = self.breakers.get(provider.name)
+            if breaker is None:  # a call routed before a reload removed its provider
+                breaker = Breaker(provider.settings.breaker)
             request = ModelRequest(candidate.model, candidate.upstream_body(body),
                                    candidate.timeouts)
             _describe(record, candidate, request)
