@@ -6,7 +6,9 @@
 bench/data/memory/ (how it is made: its README), overall and per query kind; (b) search p50/p99
 at 10k and 100k chunks with the query vector given (query embedding timed apart); (c) ingest
 throughput through `veteran.memory.ingest.ingest`, embedding and storage apart; (d) hit and
-false-hit rates of the semantic cache's decision on bench/data/memory/cache_stream.jsonl.
+false-hit rates of the semantic cache's decision on bench/data/memory/cache_stream.jsonl; (e) what
+`[memory] min_score` keeps: the share of the relevant hits among each labelled query's top 8
+hybrid hits at or above it, and how many hits of 30 off-topic questions (`OFF_TOPIC`) reach it.
 Prints a table and appends a dated section to bench/RESULTS.md.
 
 Filler chunks for (b) are sentences of the labelled passages recombined with fresh numbers;
@@ -53,6 +55,25 @@ KINDS = ("keyword", "paraphrase", "mixed")
 TARGET_SEARCH_P50_MS = 5.0
 TARGET_FALSE_HIT = 0.01
 COLLECTION = "bench"
+MEMORY_K = 8  # [functions.NAME.memory] k's default: the hits a function's search gets
+MIN_SCORES = (0.2, 0.25, 0.3, 0.35)
+# Questions the company's knowledge has nothing to say about: what min_score must keep out.
+OFF_TOPIC = (
+    "What's a good recipe for banana bread?", "Who won the 1998 football world cup?",
+    "How do I tie a bowline knot?", "Tell me a joke about cats.",
+    "What is the capital of Australia?", "Recommend a sci-fi novel for the weekend.",
+    "How many moons does Jupiter have?", "Translate 'good morning' into Italian.",
+    "What's the weather like in Lisbon in May?", "How do I make sourdough starter?",
+    "Explain the rules of cricket.", "Best way to learn the guitar as an adult?",
+    "hi", "thanks!", "Can you write a haiku about autumn?", "What time is it in Tokyo?",
+    "How do vaccines work?", "Which planet is closest to the sun?",
+    "What is the plot of Hamlet?", "How do I change a bicycle tyre?",
+    "Who painted the Mona Lisa?", "How long should I boil an egg?",
+    "What's the difference between a crocodile and an alligator?",
+    "Suggest a name for my puppy.", "How do I center a div in CSS?",
+    "What is a monad in Haskell?", "How tall is Mount Everest?", "What do pandas eat?",
+    "Plan a 3-day trip to Rome.", "Why is the sky blue?",
+)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -205,6 +226,54 @@ def evaluate(index: MemoryIndex, queries: Sequence[dict[str, Any]], vectors: Vec
             runs.setdefault((mode, "all"), []).append(run)
             runs.setdefault((mode, query["kind"]), []).append(run)
     return {key: quality(value) for key, value in runs.items()}
+
+
+# ---- (e) the minimum score ------------------------------------------------------------------
+
+
+@dataclass
+class Floors:
+    relevant: list[tuple[float, float]]  # (relevance, similarity) of each relevant hit
+    off_topic: list[tuple[float, float]]  # the same for every hit of an off-topic question
+
+
+def floors(index: MemoryIndex, queries: Sequence[dict[str, Any]], vectors: Vectors,
+           off_topic_vectors: Vectors) -> Floors:
+    """Relevance of the hits a function's search gets (hybrid, k = 8, no floor)."""
+    def measured(query: str, vector: Vectors, keep: Callable[[str], bool]
+                 ) -> list[tuple[float, float]]:
+        hits = index.search(COLLECTION, query, k=MEMORY_K, query_vector=vector)
+        return [(h.relevance or 0.0, h.similarity or 0.0) for h in hits
+                if keep(passage_id(h.chunk.metadata))]
+
+    relevant = [m for q, v in zip(queries, vectors, strict=True)
+                for m in measured(q["query"], v, set(q["relevant"]).__contains__)]
+    off = [m for q, v in zip(OFF_TOPIC, off_topic_vectors, strict=True)
+           for m in measured(q, v, lambda _: True)]
+    return Floors(relevant, off)
+
+
+def default_min_score() -> float:
+    from veteran.config import MemoryConfig
+
+    return float(MemoryConfig().min_score)
+
+
+def floor_rows(found: Floors, default: float) -> list[tuple[str, str, str]]:
+    rows = []
+    for floor in sorted({default, *MIN_SCORES}):
+        name = f"min_score {floor:g}{' (default)' if floor == default else ''}"
+        kept = sum(r >= floor for r, _ in found.relevant)
+        through = sum(r >= floor for r, _ in found.off_topic)
+        rows.append((f"(e) {name}: relevant hits kept / off-topic hits let through",
+                     f"{kept / max(len(found.relevant), 1):.1%} ({kept}/{len(found.relevant)}) "
+                     f"/ {through} of {len(found.off_topic)}", ""))
+    kept = sum(s >= default for _, s in found.relevant)
+    through = sum(s >= default for _, s in found.off_topic)
+    rows.append((f"(e) similarity alone at {default:g}: relevant kept / off-topic through",
+                 f"{kept / max(len(found.relevant), 1):.1%} ({kept}/{len(found.relevant)}) "
+                 f"/ {through} of {len(found.off_topic)}", ""))
+    return rows
 
 
 # ---- (b) latency -----------------------------------------------------------------------------
@@ -472,6 +541,11 @@ def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str]]:
                 goal = f"nDCG@10 > BM25 and > dense {mark(q.ndcg10 > best_single)}"
             rows.append((f"(a) {mode}, {label} ({count} queries): recall@5 / MRR@10 / nDCG@10",
                          f"{q.recall5:.3f} / {q.mrr10:.3f} / {q.ndcg10:.3f}", goal))
+
+    print(f"(e) min_score over {len(queries)} + {len(OFF_TOPIC)} off-topic queries ...",
+          flush=True)
+    found = floors(index, queries, qvectors, real.embed(list(OFF_TOPIC)))
+    rows += floor_rows(found, default_min_score())
 
     qp50, qp99 = time_query_embedding(real, queries[:100])
     rows.append(("(b) query embedding p50 / p99 (one query, MiniLM, CPU)",

@@ -77,3 +77,4 @@ def test_quick_run_of_the_bench(tmp_path: Path) -> None:
     assert any(name.startswith("(a) hybrid, all") for name in figures)
     assert "(b) hybrid search at 400 chunks, p50 / p99 (query vector given)" in figures
     assert any(name.startswith("(d) threshold 0.92 (default)") for name in figures)
+    assert any(name.startswith("(e) min_score 0.25 (default)") for name in figures)

@@ -15,6 +15,7 @@ The store is the source of truth; a built index is a cache, saved under the work
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -62,6 +63,13 @@ def tokenize(texts: list[str]) -> list[list[str]]:
         texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
     )
     return tokens
+
+
+@functools.lru_cache(maxsize=256)
+def query_terms(query: str) -> tuple[str, ...]:
+    """`tokenize` of one query, remembered: a search tokenizes it for BM25 and again for
+    `keyword_share`, and a gateway sees the same questions again."""
+    return tuple(tokenize([query])[0])
 
 
 def _value_key(value: Any) -> Hashable | None:
@@ -247,7 +255,7 @@ class BuiltIndex:
         """Up to n rows that contain a query term, best BM25 first."""
         if self.bm25 is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids = self.bm25.get_tokens_ids(tokenize([query])[0])
+        ids = self.bm25.get_tokens_ids(list(query_terms(query)))
         if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         scores = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
@@ -267,7 +275,7 @@ class BuiltIndex:
         and query: 1.0 when the chunk holds every term, most of it when it holds the one rare
         code of "What does E-4172 mean?" (search.py, `min_score`)."""
         out = np.zeros(len(rows), dtype=np.float32)
-        terms = set(tokenize([query])[0]) - {""}
+        terms = set(query_terms(query)) - {""}
         if self.bm25 is None or not terms or not len(rows):
             return out
         indptr, indices = self._sorted_columns()
