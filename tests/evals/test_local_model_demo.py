@@ -61,7 +61,8 @@ def test_the_local_model_and_a_stronger_stand_in_are_told_apart(tmp_path: Path) 
     strong, local = variants["triage:strong"], variants["triage:local"]
     assert strong["n"] == local["n"] == 60
     assert strong["low"] > local["high"], (strong, local)  # the intervals separate them
+    # Judged on the stored run: a fresh gate would call the local model 60 times more.
     gate = runner.invoke(cli, ["eval", "gate", "routing", "--baseline", "triage:strong",
                                "--candidate", "triage:local", "--max-drop", "0.02",
-                               "--workspace", str(ws.path)])
+                               "--run", report["run"], "--workspace", str(ws.path)])
     assert gate.exit_code == 1, gate.output  # swapping to the local model would be a regression
