@@ -76,6 +76,18 @@ def test_list_table_and_json(workspace: Workspace) -> None:
     assert page["next_cursor"]
 
 
+def test_a_call_no_provider_saw_lists_no_model(workspace: Workspace) -> None:
+    store = Store.open(workspace.database_url(workspace.load_config()))
+    store.insert([TrajectoryRecord(
+        id="refused", episode_id=new_id(), created_at=time.time() + 10, function="triage",
+        request={"messages": [{"role": "user", "content": "q"}]}, status="error",
+        error="refused by a rule")])
+    store.close()
+    out = run("trajectories", "list", "-w", str(workspace.path))
+    assert "refused" in out and "None" not in out  # it was "None/None"
+    assert "m/echo" in out
+
+
 def test_show(workspace: Workspace) -> None:
     shown = orjson.loads(run("trajectories", "show", "t2", "-w", str(workspace.path)))
     assert shown["response"]["choices"][0]["message"]["content"] == "a2"

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import serve, write_workspace
 from veteran.access.keys import Limits
 from veteran.access.limits import Limiter
 from veteran.config import load_config, parse_config_text
 from veteran.gateway import Gateway, publish, running
+from veteran.providers.base import ProviderSettings
 from veteran.providers.local import LocalProvider, LocalSettings
+from veteran.providers.mock import MockProvider
 from veteran.store import Store
 
 BASE = """
@@ -241,6 +244,34 @@ def test_a_call_routed_before_a_reload_removed_its_provider_still_runs(tmp_path:
             await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
             assert "a" not in gateway.caller.breakers
             assert reply((await gateway.call(call)).response) == "from a"
+        finally:
+            await gateway.close()
+            store.close()
+
+    asyncio.run(main())
+
+
+def test_a_provider_that_adopts_new_settings_keeps_its_breaker_with_the_new_limits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = write_workspace(tmp_path, BASE)
+
+    def adopt(self: MockProvider, settings: ProviderSettings) -> bool:
+        self.settings = settings
+        return True
+
+    monkeypatch.setattr(MockProvider, "adopt", adopt)
+
+    async def main() -> None:
+        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
+        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
+        await gateway.start()
+        try:
+            a, breaker = gateway.providers["a"], gateway.caller.breakers["a"]
+            text = BASE.replace('reply = "from a"',
+                                'reply = "from a"\n[providers.a.breaker]\nfailures = 9')
+            await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
+            assert gateway.providers["a"] is a and gateway.caller.breakers["a"] is breaker
+            assert breaker.settings.failures == 9
         finally:
             await gateway.close()
             store.close()

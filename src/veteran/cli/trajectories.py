@@ -89,7 +89,8 @@ def list_(workspace: str | None, limit: int, cursor: str | None, as_json: bool,
     for t in page:
         row = t.model_dump(mode="json")
         table.add_row(t.id, row["created_at"][:19].replace("T", " "), t.function or "-",
-                      t.variant or "-", f"{t.provider}/{t.model}", t.status,
+                      t.variant or "-", f"{t.provider}/{t.model}" if t.provider else "-",
+                      t.status,
                       f"{t.latency_ms:.0f}" if t.latency_ms is not None else "-",
                       str(t.usage.total_tokens or "-"))
     Console().print(table)

@@ -115,7 +115,8 @@ class Gateway:
         if before is not None:
             for name, provider in providers.items():
                 if self.providers.get(name) is provider and name in before.breakers:
-                    caller.breakers[name] = before.breakers[name]
+                    kept = caller.breakers[name] = before.breakers[name]
+                    kept.settings = provider.settings.breaker  # adopted settings included
         return caller
 
     async def start(self, *, eager: bool = True) -> None:
