@@ -150,7 +150,7 @@ def test_hf_sft_reads_back_for_trl(sft: Curated, tmp_path: Path) -> None:
 def test_hf_dpo_applies_a_chat_template(pairs: Curated, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    from veteran.providers.local import builtin_location
+    from veteran.providers.weights import builtin_location
 
     export(pairs, "hf-dpo", tmp_path / "out")
     loaded = datasets.load_from_disk(str(tmp_path / "out" / "hf"))

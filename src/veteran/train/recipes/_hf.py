@@ -188,7 +188,7 @@ def quiet() -> Iterator[None]:
     `quiet_loading`) or datasets (tokenizing) while a recipe runs: progress goes to
     `job.progress` instead; nor transformers' notice that TRL and peft still read
     `is_gradient_checkpointing`. The previous state is restored."""
-    from veteran.providers.local import quiet_loading
+    from veteran.providers.weights import quiet_loading
 
     require("transformers.utils.logging")
     ds_tqdm = require("datasets.utils.tqdm")
@@ -218,7 +218,7 @@ def locate_base(base_model: str | None) -> BaseSource:
     """The built-in SmolLM2 (None or its name), an owned causal LM's folder, a `.gguf` file or a
     Hugging Face folder; a `RecipeError` when `base_model` is none of them."""
     from veteran.models import format as owned
-    from veteran.providers.local import BUILTIN, builtin_location
+    from veteran.providers.weights import BUILTIN, builtin_location
 
     if base_model in (None, BUILTIN):
         folder, gguf = builtin_location()
