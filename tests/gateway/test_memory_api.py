@@ -100,13 +100,19 @@ def test_search_endpoint(kb: ServerThread, http: httpx.Client) -> None:
     body = answer.json()
     assert body["object"] == "list" and len(body["data"]) == 2
     top = body["data"][0]
-    assert set(top) == {"id", "source", "text", "score", "bm25_rank", "dense_rank", "metadata"}
+    assert set(top) == {"id", "source", "text", "score", "bm25_rank", "dense_rank",
+                        "similarity", "keywords", "metadata"}
+    assert top["keywords"] > 0.5 and 0 < top["similarity"] <= 1
     assert top["text"].startswith("Error ERR-4021") and top["source"] == "errors.md"
     assert top["bm25_rank"] == 1 and top["metadata"]["area"] == "errors"
     dense = http.post("/v1/kb/handbook/search",
                       json={"query": "how do I get my money returned", "mode": "dense", "k": 1})
     assert dense.json()["data"][0]["source"] == "refunds.md"
     assert dense.json()["data"][0]["bm25_rank"] is None
+    off_topic = {"query": "what is the capital of mongolia", "k": 3}
+    assert len(http.post("/v1/kb/handbook/search", json=off_topic).json()["data"]) == 3
+    kept = http.post("/v1/kb/handbook/search", json={**off_topic, "min_score": 0.5}).json()
+    assert kept["data"] == []  # nothing relevant: the threshold leaves it all out
     filtered = http.post("/v1/kb/handbook/search",
                          json={"query": "error", "filters": {"tags": "faq"}, "k": 5})
     assert [d["text"][:14] for d in filtered.json()["data"]] == ["Error ERR-5100"]
@@ -121,7 +127,9 @@ def test_search_errors(kb: ServerThread, http: httpx.Client) -> None:
                         ({"query": "x", "mode": "fuzzy"}, "mode"),
                         ({"query": "x", "filters": {"a": [1]}}, "filters"),
                         ({"query": "x", "filters": "a=1"}, "filters"),
-                        ({"query": "x", "extra": 1}, "extra")]:
+                        ({"query": "x", "extra": 1}, "extra"),
+                        ({"query": "x", "min_score": 2}, "min_score"),
+                        ({"query": "x", "min_score": "high"}, "min_score")]:
         answer = http.post("/v1/kb/handbook/search", json=body)
         assert answer.status_code == 400, body
         assert answer.json()["error"]["param"] == param

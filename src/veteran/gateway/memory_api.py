@@ -24,7 +24,7 @@ from veteran.memory.embed import LOCAL_NAMES, MINILM, MiniLMEmbedder
 from veteran.memory.search import MODES
 from veteran.memory.types import Embedder, Hit
 
-SEARCH_FIELDS = frozenset({"query", "k", "filters", "mode"})
+SEARCH_FIELDS = frozenset({"query", "k", "filters", "mode", "min_score"})
 MAX_K = 100
 MAX_INPUTS = 2048  # OpenAI's limit on inputs per embeddings request
 
@@ -50,14 +50,19 @@ def parse_search(body: dict[str, Any]) -> dict[str, Any]:
     mode = body.get("mode", "hybrid")
     if mode not in MODES:
         raise BadRequest(f"`mode` must be one of {', '.join(MODES)}", param="mode")
-    return {"query": query, "k": k, "filters": filters or None, "mode": mode}
+    min_score = body.get("min_score", 0.0)
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float) or not (
+            0.0 <= min_score <= 1.0):
+        raise BadRequest("`min_score` must be a number from 0 to 1", param="min_score")
+    return {"query": query, "k": k, "filters": filters or None, "mode": mode,
+            "min_score": float(min_score)}
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
     chunk = hit.chunk
     return {"id": chunk.id, "source": chunk.source, "text": chunk.text, "score": hit.score,
             "bm25_rank": hit.bm25_rank, "dense_rank": hit.dense_rank,
-            "metadata": chunk.metadata}
+            "similarity": hit.similarity, "keywords": hit.keywords, "metadata": chunk.metadata}
 
 
 async def kb_search(request: Request) -> Response:
