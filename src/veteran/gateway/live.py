@@ -148,7 +148,7 @@ class Follower:
             return
         log.info("now serving config version %d (%s)", version, found.source)
         for note in notes:
-            log.warning("reload: %s", note) if "restart" in note else log.info("reload: %s", note)
+            log.log(logging.WARNING if "restart" in note else logging.INFO, "reload: %s", note)
 
 
 async def follow_config(gateway: Gateway, interval: float = FOLLOW_INTERVAL) -> None:
