@@ -15,10 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from veteran.gateway import UVICORN_OPTIONS, Gateway, create_app
+from veteran.models import Lineage, ModelRecord, Registry
 from veteran.serving import compose
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import ServerThread
+from veteran.train.recipes import RECIPES
+from veteran.train.types import ModelKind, TrainResult
 from veteran.workspace import Workspace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -144,3 +147,26 @@ def gateway_server(
         yield server
 
 
+
+
+def register_model(ws: Workspace, *, function: str = "triage", kind: ModelKind = "causal-lm",
+                   recipe: str = "sft-lora", base_model: str | None = None) -> ModelRecord:
+    """A model in the workspace's registry as training leaves it (no weights: for promotion,
+    rollback and removal, which only read its record)."""
+    registry = Registry(ws.path)
+    staged = registry.stage(function, recipe, {"function": function, "recipe": recipe})
+    result = TrainResult(kind=kind, base_model=base_model, metrics={"train_loss": 0.1})
+    lineage = Lineage.current(dataset={"content_hash": "x"}, recipe=recipe, params={},
+                              base_model=base_model, seed=0)
+    return registry.register(staged, result, lineage)
+
+
+@pytest.fixture
+def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`--recipe fake`: tests.train.test_job's FakeRecipe, with its record of calls emptied."""
+    from tests.train.test_job import FakeRecipe
+
+    monkeypatch.setitem(RECIPES, "fake", "tests.train.test_job:FakeRecipe")
+    FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
+    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
+    yield

@@ -19,8 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import write_workspace
-from tests.train.test_promote import _model
+from tests.conftest import register_model, write_workspace
 from veteran.testing.server import free_port, wait_http
 from veteran.workspace import Workspace
 
@@ -106,7 +105,7 @@ class Traffic:
 def test_promote_and_rollback_reach_a_running_gateway_within_two_seconds(
         tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws", CONFIG)
-    model = _model(ws).id
+    model = register_model(ws).id
     port = free_port()
     with serving(ws, port), Traffic(port) as traffic:
         traffic.wait_for(20)

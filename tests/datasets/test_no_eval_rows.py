@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from veteran.evals.runner import run_suite
 from veteran.evals.suite import load_suite
 from veteran.gateway import running
 from veteran.store import EVAL_ROLE, EVAL_RUN, EVAL_TAGS, Store, TrajectoryFilter
-from veteran.train.recipes import RECIPES
 from veteran.workspace import Workspace
 
 CONFIG = f"""
@@ -160,14 +158,6 @@ def test_data_export_reports_the_exclusion_and_include_evals_keeps_them(
     out = export("--out", str(tmp_path / "b"), "--include-evals")
     assert "evaluation calls" not in out
     assert len((tmp_path / "b" / "train.jsonl").read_text().splitlines()) == 14
-
-
-@pytest.fixture
-def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(RECIPES, "fake", "tests.train.test_job:FakeRecipe")
-    FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
-    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
-    yield
 
 
 def test_train_leaves_evaluation_calls_out_unless_asked(ws: Workspace,

@@ -3,19 +3,16 @@ too, not only its name) and answers older than `[evals] cache_ttl` are called ag
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.evals.test_runner import _run
 from tests.evals.workspaces import TICKETS, echo_dataset, eval_workspace
 from veteran.config import parse_config
 from veteran.evals.cache import CallCache
-from veteran.evals.runner import RunOutcome, run_suite
-from veteran.evals.suite import load_suite
-from veteran.gateway import running
-from veteran.store import Store, callcache
+from veteran.store import callcache
 from veteran.store.callcache import PendingAnswer
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.types import now
@@ -30,20 +27,6 @@ type = "exact"
 """
 STRONG_24 = TICKETS.replace('["triage:strong", "triage:weak"]', '["triage:strong"]').replace(
     'file = "evals/tickets.jsonl"', 'file = "evals/tickets.jsonl"\nlimit = 24')
-
-
-def _run(ws: Workspace, suite: str, **kwargs: object) -> RunOutcome:
-    config = ws.load_config()
-    store = Store.open(ws.database_url(config))
-    try:
-        async def run() -> RunOutcome:
-            async with running(config, store, ws) as gateway:
-                return await run_suite(gateway, ws, load_suite(ws.path, suite, config),
-                                       **kwargs)  # type: ignore[arg-type]
-
-        return asyncio.run(run())
-    finally:
-        store.close()
 
 
 def _edit(ws: Workspace, old: str, new: str) -> None:

@@ -5,7 +5,9 @@ follows a published version, and that a config that cannot be served is refused 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from veteran.providers.base import ProviderSettings
 from veteran.providers.local import LocalProvider, LocalSettings
 from veteran.providers.mock import MockProvider
 from veteran.store import Store
+from veteran.workspace import Workspace
 
 BASE = """
 [providers.a]
@@ -43,6 +46,19 @@ def body(text: str = "hi") -> dict[str, Any]:
     return {"model": "f", "messages": [{"role": "user", "content": text}]}
 
 
+@contextlib.asynccontextmanager
+async def started(ws: Workspace, tmp_path: Path) -> AsyncIterator[Gateway]:
+    """A started gateway of `ws` over a SQLite store in `tmp_path`, closed on exit."""
+    store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
+    gateway = Gateway.for_workspace(ws.load_config(), store, ws)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+        store.close()
+
+
 def swapped(text: str) -> str:
     """`text` with variant two taking the traffic from variant one."""
     one, two = 'model = "a/m"\nweight = 1', 'model = "b/m"\nweight = 0'
@@ -58,10 +74,7 @@ def test_a_reload_keeps_unchanged_providers_and_swaps_the_rest(tmp_path: Path) -
     ws = write_workspace(tmp_path, BASE)
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             a, b = gateway.providers["a"], gateway.providers["b"]
             breaker = gateway.caller.breakers["a"]
             assert reply(await gateway.complete(body())) == "from a"
@@ -76,9 +89,6 @@ def test_a_reload_keeps_unchanged_providers_and_swaps_the_rest(tmp_path: Path) -
             assert set(gateway.providers) == {"a", "b", "c"}
             assert not gateway.unstarted  # an eager gateway started the new ones at once
             assert reply(await gateway.complete(body())) == "b, changed"
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())
 
@@ -88,10 +98,7 @@ def test_a_call_in_flight_finishes_on_the_provider_it_started_with(tmp_path: Pat
                                                 'reply = "from a"\ndelay_ms = 300'))
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             old = gateway.providers["a"]
             slow = asyncio.create_task(gateway.complete(body()))
             await asyncio.sleep(0.1)  # the call is at provider a now
@@ -104,9 +111,6 @@ def test_a_call_in_flight_finishes_on_the_provider_it_started_with(tmp_path: Pat
             assert reply(await slow) == "from a"  # finished where it started
             assert reply(await gateway.complete(body())) == "from z"
             assert old not in gateway.providers.values()
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())
 
@@ -115,10 +119,7 @@ def test_a_config_whose_fewshot_model_is_missing_is_refused_whole(tmp_path: Path
     ws = write_workspace(tmp_path, BASE)
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             before = (gateway.config, gateway.router, gateway.providers)
             text = BASE + '[functions.f.variants.one.fewshot]\nmodel = "nosuch"\n'
             try:
@@ -129,9 +130,6 @@ def test_a_config_whose_fewshot_model_is_missing_is_refused_whole(tmp_path: Path
                 raise AssertionError("a config naming a missing model was applied")
             assert (gateway.config, gateway.router, gateway.providers) == before
             assert reply(await gateway.complete(body())) == "from a"
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())
 
@@ -140,18 +138,12 @@ def test_settings_that_need_a_restart_are_kept_and_named(tmp_path: Path) -> None
     ws = write_workspace(tmp_path, BASE)
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             port = gateway.config.server.port
             text = BASE + f"[server]\nport = {port + 1}\n"
             notes = await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
             assert gateway.config.server.port == port
             assert any("[server]" in n and "restart" in n for n in notes)
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())
 
@@ -234,19 +226,13 @@ def test_a_call_routed_before_a_reload_removed_its_provider_still_runs(tmp_path:
     ws = write_workspace(tmp_path, BASE)
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             call = gateway.prepare(body())  # routed to provider a
             text = BASE.split("[providers.b]")[0].replace("[providers.a]", "[providers.z]")
             text += '[functions.f.variants.one]\nmodel = "z/m"\n'
             await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
             assert "a" not in gateway.caller.breakers
             assert reply((await gateway.call(call)).response) == "from a"
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())
 
@@ -262,18 +248,12 @@ def test_a_provider_that_adopts_new_settings_keeps_its_breaker_with_the_new_limi
     monkeypatch.setattr(MockProvider, "adopt", adopt)
 
     async def main() -> None:
-        store = Store.open(f"sqlite:///{tmp_path}/veteran.db")
-        gateway = Gateway.for_workspace(ws.load_config(), store, ws)
-        await gateway.start()
-        try:
+        async with started(ws, tmp_path) as gateway:
             a, breaker = gateway.providers["a"], gateway.caller.breakers["a"]
             text = BASE.replace('reply = "from a"',
                                 'reply = "from a"\n[providers.a.breaker]\nfailures = 9')
             await gateway.reload(parse_config_text(text, "veteran.toml", tmp_path))
             assert gateway.providers["a"] is a and gateway.caller.breakers["a"] is breaker
             assert breaker.settings.failures == 9
-        finally:
-            await gateway.close()
-            store.close()
 
     asyncio.run(main())

@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import register_model
 from veteran.cli import main
 from veteran.cli.models import models
-from veteran.models import Lineage, ModelRecord, Registry
+from veteran.models import Registry
 from veteran.store import Store
 from veteran.train.promote import promote, rollback
-from veteran.train.types import TrainResult
 from veteran.workspace import Workspace, init_workspace
-
-
-def _model(ws: Workspace, base_model: str | None = None) -> ModelRecord:
-    registry = Registry(ws.path)
-    staged = registry.stage("chat", "sft-lora", {"function": "chat", "recipe": "sft-lora"})
-    result = TrainResult(kind="causal-lm", base_model=base_model, metrics={})
-    lineage = Lineage.current(dataset={"content_hash": "x"}, recipe="sft-lora", params={},
-                              base_model=base_model, seed=0)
-    return registry.register(staged, result, lineage)
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def _veteran(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 def test_a_promoted_model_is_kept_until_it_is_rolled_back(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    record = _model(ws)
+    record = register_model(ws, function="chat")
     store = Store.open(f"sqlite:///{ws.path}/veteran.db")
     try:
         promote(ws, ws.load_config(), store, "chat", record.id, weight=0.1, skip_gate=True)
@@ -80,8 +71,8 @@ def test_a_promoted_model_is_kept_until_it_is_rolled_back(
 def test_a_model_others_were_trained_on_is_kept(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    base = _model(ws)
-    built = _model(ws, base_model=base.id)
+    base = register_model(ws, function="chat")
+    built = register_model(ws, function="chat", base_model=base.id)
     code, out = _veteran(monkeypatch, capsys, "models", "remove", base.id, "-w", str(ws.path),
                          "--yes")
     assert code == 2 and f"model {built.id} (trained on top of it)" in out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -18,16 +17,9 @@ from veteran.cli import main
 from veteran.cli.train import parse_params, train
 from veteran.models import Registry
 from veteran.store import Store
-from veteran.train.recipes import RECIPES
 from veteran.workspace import Workspace
 
-
-@pytest.fixture(autouse=True)
-def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(RECIPES, "fake", "tests.train.test_job:FakeRecipe")
-    FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
-    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
-    yield
+pytestmark = pytest.mark.usefixtures("fake_recipe")  # tests/conftest.py
 
 
 @pytest.fixture

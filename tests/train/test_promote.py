@@ -21,18 +21,17 @@ import pytest
 from click.testing import CliRunner
 from pydantic import Field
 
-from tests.conftest import write_workspace
+from tests.conftest import register_model, write_workspace
 from tests.evals.workspaces import RULES, TICKETS, eval_workspace
 from veteran.cli.models import models
 from veteran.config import load_config
 from veteran.errors import VeteranError
-from veteran.models import Lineage, ModelRecord, Registry
+from veteran.models import Registry
 from veteran.providers import registry as providers
 from veteran.providers.base import ModelRequest
 from veteran.providers.mock import MockProvider, MockSettings
 from veteran.store import Store
 from veteran.train.promote import PromotionRefused, new_weights, promote, rollback
-from veteran.train.types import ModelKind, TrainResult
 from veteran.workspace import Workspace
 
 
@@ -95,16 +94,6 @@ def _workspace(path: Path, error_rate: float) -> Workspace:
     return ws
 
 
-def _model(ws: Workspace, kind: ModelKind = "causal-lm", recipe: str = "sft-lora",
-           function: str = "triage") -> ModelRecord:
-    registry = Registry(ws.path)
-    staged = registry.stage(function, recipe, {"function": function, "recipe": recipe})
-    result = TrainResult(kind=kind, base_model=None, metrics={"train_loss": 0.1})
-    lineage = Lineage.current(dataset={"content_hash": "x"}, recipe=recipe, params={},
-                              base_model=None, seed=0)
-    return registry.register(staged, result, lineage)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(f"sqlite:///{tmp_path}/veteran.db")
@@ -120,7 +109,7 @@ def _weights(ws: Workspace) -> dict[str, float]:
 def test_a_model_that_passes_the_gate_is_promoted_and_rolled_back(
         tmp_path: Path, store: Store) -> None:
     ws = _workspace(tmp_path, error_rate=0.05)
-    record = _model(ws)
+    record = register_model(ws)
     seen: list[int] = []
     done = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.2,
                    progress=lambda advance, total: seen.append(advance))
@@ -157,7 +146,7 @@ def test_a_model_that_passes_the_gate_is_promoted_and_rolled_back(
 def test_a_model_that_fails_the_gate_is_refused_and_nothing_is_written(
         tmp_path: Path, store: Store) -> None:
     ws = _workspace(tmp_path, error_rate=0.5)
-    record = _model(ws)
+    record = register_model(ws)
     before = ws.config_path.read_bytes()
     with pytest.raises(PromotionRefused, match=f"{record.id} not promoted: FAIL") as refused:
         promote(ws, ws.load_config(), store, "triage", record.id, weight=0.1)
@@ -179,7 +168,7 @@ def test_promotion_needs_a_gate_unless_skipped(tmp_path: Path, store: Store) -> 
     start = text.index("[functions.triage.gate]")
     ws.config_path.write_text(text[:start] + text[text.index("[functions.triage.variants"):],
                               encoding="utf-8")
-    record = _model(ws)
+    record = register_model(ws)
     with pytest.raises(VeteranError, match=r"\[functions.triage.gate\].*--skip-gate"):
         promote(ws, ws.load_config(), store, "triage", record.id, weight=0.5)
     done = promote(ws, ws.load_config(), store, "triage", record.id, weight=1,
@@ -194,7 +183,7 @@ def test_promotion_needs_a_gate_unless_skipped(tmp_path: Path, store: Store) -> 
 def test_a_promoted_model_can_be_ramped_and_each_step_rolled_back(
         tmp_path: Path, store: Store) -> None:
     ws = _workspace(tmp_path, error_rate=0.05)
-    record = _model(ws)
+    record = register_model(ws)
     promote(ws, ws.load_config(), store, "triage", record.id, weight=0.2, skip_gate=True)
     ramp = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.5,
                    skip_gate=True)
@@ -207,7 +196,7 @@ def test_a_promoted_model_can_be_ramped_and_each_step_rolled_back(
 
 def test_a_fewshot_model_is_the_main_variant_with_examples(tmp_path: Path, store: Store) -> None:
     ws = _workspace(tmp_path, error_rate=0.05)
-    record = _model(ws, kind="fewshot", recipe="fewshot")
+    record = register_model(ws, kind="fewshot", recipe="fewshot")
     promote(ws, ws.load_config(), store, "triage", record.id, weight=0.5, skip_gate=True)
     variant = load_config(ws.config_path).functions["triage"].variants[record.id]
     assert variant.model == "m/strong" and variant.params == {"temperature": 0.1}
@@ -217,13 +206,13 @@ def test_a_fewshot_model_is_the_main_variant_with_examples(tmp_path: Path, store
 
 def test_promotion_refuses_what_does_not_fit(tmp_path: Path, store: Store) -> None:
     ws = _workspace(tmp_path, error_rate=0.05)
-    other = _model(ws, function="echo")
+    other = register_model(ws, function="echo")
     with pytest.raises(VeteranError, match="trained for 'echo', not 'triage'"):
         promote(ws, ws.load_config(), store, "triage", other.id, weight=0.1)
     with pytest.raises(VeteranError, match="no function 'nope'"):
         promote(ws, ws.load_config(), store, "nope", other.id, weight=0.1)
     with pytest.raises(VeteranError, match="at most 1"):
-        promote(ws, ws.load_config(), store, "triage", _model(ws).id, weight=1.5,
+        promote(ws, ws.load_config(), store, "triage", register_model(ws).id, weight=1.5,
                 skip_gate=True)
     no_local = write_workspace(tmp_path / "b", """
         [providers.m]
@@ -231,7 +220,7 @@ def test_promotion_refuses_what_does_not_fit(tmp_path: Path, store: Store) -> No
         [functions.triage.variants.a]
         model = "m/a"
         """)
-    record = _model(no_local)
+    record = register_model(no_local)
     with pytest.raises(VeteranError, match='no provider with kind = "local"'):
         promote(no_local, no_local.load_config(), store, "triage", record.id, weight=0.1,
                 skip_gate=True)
@@ -254,7 +243,7 @@ def _cli(ws: Workspace, *args: str) -> tuple[int, str]:
 
 def test_the_models_commands(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, error_rate=0.5)
-    record = _model(ws)
+    record = register_model(ws)
     code, out = _cli(ws, "list")
     assert code == 0 and record.id in out and "sft-lora" in out
     code, out = _cli(ws, "list", "echo", "--json")
@@ -297,7 +286,7 @@ def test_the_gate_calls_the_model_fresh_and_states_the_baselines_cache(
         return await complete(self, request)
 
     monkeypatch.setattr(FakeLocal, "complete", counted)
-    record = _model(ws)
+    record = register_model(ws)
     first = promote(ws, ws.load_config(), store, "triage", record.id, weight=0.2)
     assert first.gate is not None and first.gate["verdict"] == "pass"
     assert len(calls) == 24
@@ -317,7 +306,7 @@ def test_an_inconclusive_gate_refuses_promotion_unless_accepted(
     """On 24 tickets the model is 0.5 worse, 95% CI [-0.71, -0.29]: an allowed drop of 0.4 is
     inside it, so the gate can show neither."""
     ws = _gate_on_24(tmp_path, error_rate=0.5, max_drop=0.4)
-    record = _model(ws)
+    record = register_model(ws)
     before = ws.config_path.read_bytes()
     with pytest.raises(PromotionRefused, match=f"{record.id} not promoted: INCONCLUSIVE"
                        ) as refused:
@@ -340,7 +329,7 @@ def test_an_inconclusive_gate_refuses_promotion_unless_accepted(
 
 def test_models_promote_accept_inconclusive(tmp_path: Path) -> None:
     ws = _gate_on_24(tmp_path, error_rate=0.5, max_drop=0.4)
-    record = _model(ws)
+    record = register_model(ws)
     code, out = _cli(ws, "promote", "triage", record.id, "--weight", "0.1", "-q")
     assert code == 1 and "not promoted: INCONCLUSIVE" in out
     assert "--accept-inconclusive" in out

@@ -14,21 +14,11 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from veteran.models import Lineage, ModelRecord, Registry
+from tests.conftest import register_model
 from veteran.store import Store
 from veteran.tomledit import add_entry, remove_entry
 from veteran.train.promote import promote, rollback
-from veteran.train.types import TrainResult
-from veteran.workspace import Workspace, init_workspace
-
-
-def _model(ws: Workspace) -> ModelRecord:
-    registry = Registry(ws.path)
-    staged = registry.stage("chat", "sft-lora", {"function": "chat", "recipe": "sft-lora"})
-    result = TrainResult(kind="causal-lm", base_model=None, metrics={})
-    lineage = Lineage.current(dataset={"content_hash": "x"}, recipe="sft-lora", params={},
-                              base_model=None, seed=0)
-    return registry.register(staged, result, lineage)
+from veteran.workspace import init_workspace
 
 
 @pytest.fixture
@@ -47,7 +37,7 @@ def test_promote_writes_paths_and_the_variant_under_their_own_sections(
         tmp_path: Path, store: Store) -> None:
     ws = init_workspace(tmp_path / "ws")
     original = ws.config_path.read_text(encoding="utf-8")
-    record = _model(ws)
+    record = register_model(ws, function="chat")
     promote(ws, ws.load_config(), store, "chat", record.id, weight=0.1, skip_gate=True)
     lines = ws.config_path.read_text(encoding="utf-8").splitlines()
     # `paths` right below the local provider's own settings, before the commented examples of

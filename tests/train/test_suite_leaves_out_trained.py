@@ -22,7 +22,6 @@ from veteran.evals.suite import load_suite
 from veteran.models import ModelRecord
 from veteran.store import Store
 from veteran.train.job import train_model
-from veteran.train.recipes import RECIPES
 from veteran.workspace import Workspace
 
 GATE = """
@@ -35,12 +34,7 @@ type = "normalized"
 """
 
 
-@pytest.fixture(autouse=True)
-def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(RECIPES, "fake", "tests.train.test_job:FakeRecipe")
-    FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
-    FakeRecipe.refuse_at, FakeRecipe.checked = None, []
-    yield
+pytestmark = pytest.mark.usefixtures("fake_recipe")  # tests/conftest.py
 
 
 @pytest.fixture
