@@ -13,7 +13,7 @@ well on a wide terminal, at 80 columns and in a log.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -50,10 +50,6 @@ class Grid:
         if len(cells) != len(self.headers):
             raise ValueError(f"{len(cells)} cells for {len(self.headers)} columns")
         self.rows.append(list(cells))
-
-    def add_rows(self, rows: Iterable[Iterable[str]]) -> None:
-        for row in rows:
-            self.add_row(*row)
 
     def widths(self, width: int) -> list[int] | None:
         """Each column's width (cells, padding not included) for a table `width` wide, or None

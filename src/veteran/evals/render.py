@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-import orjson
-
 from veteran.terminal import Grid
 
 # Tableau 10: told apart by most colour-blind readers; a variant's colour is its place in the
@@ -239,10 +237,6 @@ def _clip(text: str) -> str:
         return escape(text)
     return (f"{escape(text[:LONG_TEXT])}<details><summary>more ({len(text) - LONG_TEXT} "
             f"characters)</summary>{escape(text[LONG_TEXT:])}</details>")
-
-
-def _json_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _swatch(color: str) -> str:
