@@ -32,6 +32,15 @@ from pydantic import (
 )
 
 from veteran.errors import ConfigError
+from veteran.policy_settings import (
+    BUILTIN_ENTITIES,
+    DictionaryConfig,
+    FunctionRedactConfig,
+    HandoffConfig,
+    PatternConfig,
+    PolicyRule,
+    RedactConfig,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MetricType = Literal["boolean", "float", "label", "comment", "demonstration"]
@@ -190,6 +199,7 @@ class FunctionConfig(_Strict):
     memory: FunctionMemoryConfig | None = None
     cache: FunctionCacheConfig | None = None
     gate: GateConfig | None = None
+    redact: FunctionRedactConfig | None = None  # over the workspace's [redact]
 
     @field_validator("variants")
     @classmethod
@@ -334,6 +344,12 @@ class Config(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     canaries: CanariesConfig = Field(default_factory=CanariesConfig)
     evals: EvalsConfig = Field(default_factory=EvalsConfig)
+    # The company's rules (policy_settings.py, docs/policies.md).
+    redact: RedactConfig = Field(default_factory=RedactConfig)
+    dictionaries: dict[str, DictionaryConfig] = Field(default_factory=dict)
+    patterns: dict[str, PatternConfig] = Field(default_factory=dict)
+    policies: list[PolicyRule] = Field(default_factory=list)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     _folder: Path | None = PrivateAttr(default=None)
 
     @property
@@ -341,6 +357,20 @@ class Config(_Strict):
         """The folder of the file this config was read from (the workspace), None when it was
         not read from a file. Relative paths in the config are resolved against it."""
         return self._folder
+
+    def entities(self) -> list[str]:
+        """Every entity type this config can detect: the built-in ones, then those its
+        dictionaries and patterns report."""
+        extra = [d.entity for d in self.dictionaries.values()]
+        extra += [p.entity for p in self.patterns.values()]
+        return list(dict.fromkeys((*BUILTIN_ENTITIES, *extra)))
+
+    def redaction(self, function: str | None) -> RedactConfig:
+        """The redaction that applies to a call of `function` (None: a PROVIDER/MODEL call)."""
+        settings = self.functions.get(function) if function is not None else None
+        if settings is None or settings.redact is None:
+            return self.redact
+        return settings.redact.over(self.redact)
 
 
 def _check_name(name: str) -> None:
@@ -391,14 +421,14 @@ def parse_config(raw: dict[str, Any], shown: str = "veteran.toml",
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, shown, prefix=()) from None
-    for kind_table in ("functions", "metrics", "teams"):
+    for kind_table in ("functions", "metrics", "teams", "dictionaries", "patterns"):
         for name in getattr(config, kind_table):
             try:
                 _check_name(name)
             except ValueError as exc:
                 raise ConfigError(shown, f"{kind_table}.{name}", str(exc)) from None
-    _check_references(config, shown)
     config._folder = folder
+    _check_references(config, shown)
     return config
 
 
@@ -444,6 +474,66 @@ def _check_references(config: Config, shown: str) -> None:
     for mname, metric in config.metrics.items():
         if metric.labels is not None and metric.type != "label":
             raise ConfigError(shown, f"metrics.{mname}.labels", "only a label metric has labels")
+    _check_policies(config, shown)
+
+
+def _check_policies(config: Config, shown: str) -> None:
+    """Every entity, function, team, variant and model the rules name exists."""
+    known = config.entities()
+
+    def entities(key: str, names: list[str] | None) -> None:
+        for name in names or ():
+            if name not in known:
+                raise ConfigError(shown, key, f"unknown entity {name!r} (known: "
+                                  f"{', '.join(known)})")
+
+    entities("redact.entities", config.redact.entities)
+    for fname, function in config.functions.items():
+        if function.redact is not None:
+            entities(f"functions.{fname}.redact.entities", function.redact.entities)
+    names: set[str] = set()
+    for i, rule in enumerate(config.policies):
+        key = f"policies.{i}"
+        if rule.name in names:
+            raise ConfigError(shown, f"{key}.name", f"another rule is named {rule.name!r}")
+        names.add(rule.name)
+        entities(f"{key}.match.entities", rule.match.entities)
+        entities(f"{key}.entities", rule.entities)
+        for fname in rule.match.functions:
+            if fname not in config.functions:
+                raise ConfigError(shown, f"{key}.match.functions", f"unknown function {fname!r}")
+        for team in rule.match.teams:
+            if team not in config.teams:
+                raise ConfigError(shown, f"{key}.match.teams", f"unknown team {team!r}")
+        if rule.match.classifier is not None:
+            _check_model(config, shown, f"{key}.match.classifier", rule.match.classifier)
+        if rule.to is not None:
+            if "/" in rule.to:
+                _check_model(config, shown, f"{key}.to", rule.to)
+            elif not rule.match.functions:
+                raise ConfigError(shown, f"{key}.to", f"{rule.to!r} is a variant: name the "
+                                  "functions it belongs to in match.functions, or give "
+                                  "PROVIDER/MODEL")
+            else:
+                for fname in rule.match.functions:
+                    if rule.to not in config.functions[fname].variants:
+                        raise ConfigError(shown, f"{key}.to", f"function {fname!r} has no "
+                                          f"variant {rule.to!r}")
+    for dname, dictionary in config.dictionaries.items():
+        if dictionary.file is not None and config.folder is not None:
+            path = config.folder / dictionary.file
+            if not path.is_file():
+                raise ConfigError(shown, f"dictionaries.{dname}.file", f"no file {path}")
+
+
+def _check_model(config: Config, shown: str, key: str, model: str) -> None:
+    """`model` is a function or a PROVIDER/MODEL the config knows."""
+    if model in config.functions:
+        return
+    provider, _, name = model.partition("/")
+    settings = config.providers.get(provider)
+    if settings is None or not name or not settings.knows_model(name):
+        raise ConfigError(shown, key, f"unknown model {model!r}: a function or PROVIDER/MODEL")
 
 
 def _config_error(exc: ValidationError, shown: str, prefix: tuple[str, ...]) -> ConfigError:
