@@ -27,23 +27,22 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from functools import partial
 
-import orjson
-
+from veteran import http
 from veteran.evals import report
 from veteran.evals.runner import run_suite
 from veteran.evals.runs import Runs
 from veteran.evals.suite import load_suite
 from veteran.gateway import Gateway
-from veteran.http import ConnectionPool, Timeouts, header_block
 from veteran.store.canaries import CanaryPoint, CanaryPoints
 from veteran.types import now
 from veteran.workspace import Workspace
 
 log = logging.getLogger("veteran.canary")
-WEBHOOK_TIMEOUT = 10.0  # seconds, connect and answer together
+# the alert POST, its failures logged as the canary's
+post_webhook = partial(http.post_webhook, log=log, what="canary webhook",
+                       user_agent="veteran-canary")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,37 +107,6 @@ async def raise_alert(point: CanaryPoint, webhook: str | None) -> None:
                 point.baseline or 0.0, point.allowed_drop or 0.0, point.n, point.run_id)
     if webhook is not None:
         await post_webhook(webhook, {"type": "veteran.canary.alert", **point.to_json()})
-
-
-async def post_webhook(url: str, payload: dict[str, Any], *,
-                       timeout: float = WEBHOOK_TIMEOUT) -> bool:
-    """POST `payload` as JSON; True on a 2xx answer. Failures are logged (host and reason only:
-    the URL may carry a token), never raised."""
-    parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    body = orjson.dumps(payload)
-    headers = header_block({"Content-Type": "application/json",
-                            "User-Agent": "veteran-canary", "Connection": "close"})
-    try:
-        pool = ConnectionPool(f"{parts.scheme}://{parts.hostname}"
-                              + (f":{parts.port}" if parts.port else ""), max_connections=1,
-                              timeouts=Timeouts(connect=timeout, read=timeout, total=timeout))
-    except ValueError:
-        log.warning("canary webhook is not an http(s) URL; alert not sent")
-        return False
-    try:
-        async with pool.request("POST", target, headers, body) as response:
-            await response.read()
-            status = response.status
-    except Exception as exc:
-        log.warning("canary webhook to %s failed: %s", parts.hostname, type(exc).__name__)
-        return False
-    finally:
-        await pool.close()
-    if not 200 <= status < 300:
-        log.warning("canary webhook to %s answered HTTP %d", parts.hostname, status)
-        return False
-    return True
 
 
 async def canary_loop(gateway: Gateway, workspace: Workspace) -> None:
