@@ -7,6 +7,10 @@
     veteran_prompt_tokens_total{function,variant,provider}
     veteran_completion_tokens_total{function,variant,provider}
     veteran_cost_total{function,variant,provider}              in the configured prices' currency
+    veteran_policy_decisions_total{rule,action}  the company's rules applied (gateway/policy.py)
+    veteran_handoffs_total{provider,asked,answered}  answers from another model than the one
+                                                 asked (policies/handoff.py)
+    veteran_fingerprint_changes_total{provider,model}  a route's new system_fingerprint
     veteran_canary_score{suite,variant,grader}   latest canary mean (see evals/canary.py)
     veteran_canary_alert{suite,variant,grader}   1 when that latest point alerted, else 0
     veteran_captured_total                       trajectories committed by this process
@@ -26,6 +30,13 @@ a status and an error kind from fixed sets. A name the configuration does not ho
 `(other)`, and past `MAX_SERIES` label sets every new one is counted as `(other)` too, so no
 request can grow the scrape.
 
+The policy, hand-off and fingerprint counters are counted where the decision is made (the
+policy hook; `HandoffWatch` through its `on_count`, which is `CallMetrics.handoff`). Rule names
+come from the configuration; actions from a fixed set. The model names of hand-offs come from
+clients (a PROVIDER/MODEL request) and from the upstream's answer, so past `MAX_MODEL_SERIES`
+label sets a new one is counted under `(other)` for both models (the provider is kept), and a
+name is cut to `MAX_LABEL` characters.
+
 Canary points are read from the store, so runs of `veteran eval canary` show up here as well as
 the ones `[canaries]` schedules.
 """
@@ -35,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import bisect_left
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,12 +68,15 @@ if TYPE_CHECKING:
     from veteran.gateway.core import Gateway
 
 log = logging.getLogger("veteran.gateway")
+K = TypeVar("K", bound=tuple[str, ...])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DOWN_STATES = frozenset({"open", "disabled"})
 
 DIRECT = "(direct)"  # function and variant of a PROVIDER/MODEL request
 OTHER = "(other)"  # a name the configuration does not hold, or a label set past MAX_SERIES
 MAX_SERIES = 1000  # (function, variant, provider) label sets
+MAX_MODEL_SERIES = 100  # label sets of each hand-off counter (model names are not configured)
+MAX_LABEL = 200  # characters of a model name an upstream chose
 # `cached`: answered from a cache (the semantic cache, or a caller's own), no provider call
 STATUSES = ("ok", "cached", "error", "incomplete")
 ERRORS = (
@@ -131,6 +145,9 @@ class CallMetrics:
         self._max_series = max_series
         # a call's (function, variant, provider) -> its series: one lookup per call
         self._known: dict[tuple[str | None, str | None, str], _Series] = {}
+        self._policy: dict[tuple[str, str], int] = {}  # (rule, action)
+        self._handoffs: dict[tuple[str, str, str], int] = {}  # (provider, asked, answered)
+        self._fingerprints: dict[tuple[str, str], int] = {}  # (provider, model)
 
     def observe(self, call: Call, config: Config, error: BaseException | None = None) -> None:
         """Count one finished call: its trajectory says how it went, `error` why it failed."""
@@ -159,6 +176,21 @@ class CallMetrics:
             series.completion_tokens += usage.get("completion_tokens") or 0
         if record.cost:
             series.cost += record.cost
+
+    def policy(self, rule: str, action: str) -> None:
+        """Count one decision of the company's rules."""
+        _bump(self._policy, (rule, action), self._max_series, (OTHER, OTHER))
+
+    def handoff(self, upstream: dict[str, Any], provider: str, asked: str) -> None:
+        """Count what `HandoffWatch.observe`'s `upstream` record says: a substitution, a new
+        fingerprint of the route (`provider`, `asked`), or both."""
+        asked = asked[:MAX_LABEL]
+        if upstream.get("substituted"):
+            answered = str(upstream.get("model"))[:MAX_LABEL]
+            _bump(self._handoffs, (provider, asked, answered), MAX_MODEL_SERIES,
+                  (provider, OTHER, OTHER))
+        if upstream.get("fingerprint_changed"):
+            _bump(self._fingerprints, (provider, asked), MAX_MODEL_SERIES, (provider, OTHER))
 
     def _first(self, key: tuple[str | None, str | None, str], config: Config) -> _Series:
         """The series of names seen for the first time: checked against the configuration,
@@ -219,6 +251,26 @@ class CallMetrics:
             family(name, "counter", help_text)
             lines.extend(f"{name}{h}}} {getattr(s, field):g}"
                          for h, s in zip(labels, series, strict=True))
+        family("veteran_policy_decisions_total", "counter",
+               "Decisions of the company's rules, by rule and action.")
+        lines.extend(f"veteran_policy_decisions_total{_labels(rule=r, action=a)} {n}"
+                     for (r, a), n in sorted(self._policy.items()))
+        family("veteran_handoffs_total", "counter",
+               "Answers the upstream says another model gave than the one asked.")
+        lines.extend(
+            f"veteran_handoffs_total{_labels(provider=p, asked=a, answered=b)} {n}"
+            for (p, a, b), n in sorted(self._handoffs.items()))
+        family("veteran_fingerprint_changes_total", "counter",
+               "Answers with another system_fingerprint than the route's last one.")
+        lines.extend(f"veteran_fingerprint_changes_total{_labels(provider=p, model=m)} {n}"
+                     for (p, m), n in sorted(self._fingerprints.items()))
+
+
+def _bump(counts: dict[K, int], key: K, limit: int, other: K) -> None:
+    """Count `key`, or `other` when `key` is new and `limit` label sets exist."""
+    if key not in counts and len(counts) >= limit:
+        key = other
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _histogram(lines: list[str], name: str, help_text: str, bounds: tuple[float, ...],
