@@ -159,7 +159,7 @@ class Masking:
 
     def reveal(self) -> Reveal:
         """What restores this request's placeholders (those produced so far)."""
-        return Reveal(dict(self._values))
+        return Reveal(self._values)  # Reveal copies it
 
 
 def _ordered(findings: Sequence[Finding]) -> bool:
