@@ -34,6 +34,7 @@ VeteranError                      user-facing root: every message is safe to sho
     │   └── Unsupported     400   the chosen provider cannot do what the request asks
     ├── Unauthorized        401   no API key, or an unknown or revoked one
     ├── PermissionDenied    403   the key's role may not do this
+    ├── PolicyRefused       403   a rule of the company's refused the call (its reason told)
     ├── NotFound            404   unknown model, trajectory or episode (or another team's)
     ├── PayloadTooLarge     413   body over the configured limit
     ├── RateLimited         429   a key or team is over a limit (`retry-after` header)
@@ -255,6 +256,19 @@ class PermissionDenied(HTTPError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="forbidden")
+
+
+class PolicyRefused(HTTPError):
+    """A rule of the company's policies refused the call; the caller is told which and why."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, rule: str, reason: str, headers: dict[str, str]) -> None:
+        super().__init__(f"refused by the company's rule {rule!r}: {reason}",
+                         code="policy_refused")
+        self.rule = rule
+        self.headers = headers
 
 
 class NotFound(HTTPError):

@@ -47,13 +47,19 @@ class TrajectoryRecord:
     context: dict[str, Any] | None = None  # memory chunks put into the prompt, or cache source
     cached: bool = False  # answered from the semantic cache
     key_id: str | None = None  # the API key's id, never the key
+    # The company's rules applied to this call (policies): one entry per decision, e.g.
+    # {"rule": "confidential", "action": "route", "to": "local"}; never a detected value.
+    policy: list[dict[str, Any]] | None = None
+    # What the upstream said answered (policies/handoff.py): model, system_fingerprint, and
+    # whether that is a substitution or a new fingerprint.
+    upstream: dict[str, Any] | None = None
 
     # Column order of `to_row`, the order the capture writer binds (see store/bulk.py).
     COLUMNS = (
         "id", "episode_id", "function", "variant", "provider", "model", "status", "error",
         "stream", "request", "response", "latency_ms", "ttft_ms", "prompt_tokens",
         "completion_tokens", "total_tokens", "cost", "tags", "created_at", "format_version",
-        "team", "attempts", "key_id", "context", "cached",
+        "team", "attempts", "key_id", "context", "cached", "policy", "upstream",
     )
 
     def to_row(self) -> tuple[Any, ...]:
@@ -73,6 +79,8 @@ class TrajectoryRecord:
             self.key_id,
             orjson.dumps(self.context).decode() if self.context else None,
             self.cached,
+            orjson.dumps(self.policy).decode() if self.policy else None,
+            orjson.dumps(self.upstream).decode() if self.upstream else None,
         )
 
     def tag_rows(self) -> list[tuple[str, str, str]]:
@@ -165,6 +173,8 @@ class Trajectory(_Read):
     attempts: list[dict[str, Any]] | None = None
     cached: bool = False
     context: dict[str, Any] | None = None
+    policy: list[dict[str, Any]] | None = None
+    upstream: dict[str, Any] | None = None
     feedback: list[Feedback] | None = None
 
     @classmethod
@@ -185,6 +195,8 @@ class Trajectory(_Read):
             attempts=orjson.loads(m["attempts"]) if full and m["attempts"] else None,
             cached=bool(m["cached"]),
             context=orjson.loads(m["context"]) if full and m["context"] else None,
+            policy=orjson.loads(m["policy"]) if m["policy"] else None,
+            upstream=orjson.loads(m["upstream"]) if m["upstream"] else None,
         )
 
 

@@ -127,6 +127,7 @@ class _Redact:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.sealed: list[str] = []  # every trajectory, whatever its end, is sealed once
 
     async def before(self, call: Call) -> None:
         text = call.body["messages"][-1]["content"]
@@ -137,6 +138,9 @@ class _Redact:
 
     async def after(self, call: Call, response: dict[str, Any]) -> None:
         self.seen.append(response["choices"][0]["message"]["content"])
+
+    def seal(self, call: Call) -> None:
+        self.sealed.append(call.record.id)
 
 
 class _Cache:
@@ -182,6 +186,7 @@ def test_hooks_and_a_callers_cache_stand_in_the_path(tmp_path: Path) -> None:
     try:
         hit_id, refused_id = asyncio.run(run())
         assert hook.seen == ["echo: my [X]"]
+        assert len(hook.sealed) == 3 and hit_id in hook.sealed and refused_id in hook.sealed
         stored = {t.id: t for t in store.export(TrajectoryFilter())}
     finally:
         store.close()

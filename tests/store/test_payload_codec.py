@@ -35,7 +35,9 @@ SECRET = "Ms Example's card 4111 1111 1111 1111"  # what must never be stored in
 SEAL = "sealed:"
 # Text columns that are metadata, on purpose: everything else of type Text must be payload.
 PLAIN_TEXT = {("trajectories", "tags"), ("api_keys", "limits"), ("provider_switches", "reason"),
-              ("eval_runs", "config")}
+              ("eval_runs", "config"),
+              # policy decisions and what the upstream said answered: never a detected value
+              ("trajectories", "policy"), ("trajectories", "upstream")}
 
 
 class Sealing(PayloadCodec):

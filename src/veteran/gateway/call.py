@@ -2,12 +2,17 @@
 `Gateway.call_stream`, whatever asked for it (the HTTP surfaces, eval samples and judges,
 canaries, pairwise judges, environment rewards).
 
-One call is: the route (resolved once, by `Gateway.prepare`), the hooks (`CallHook`: where
-policies stand), the function's recall (memory put into the prompt; an answer from the
+One call is: the route (resolved once, by `Gateway.prepare`), the hooks (`CallHook`: the
+company's rules, gateway/policy.py), the function's recall (memory put into the prompt; an answer from the
 semantic cache), or an answer from a caller's own cache (`AnswerCache`: the eval call cache),
 else the provider call with retries and fallbacks (`resilience.Caller`), then cost, and the
 capture of exactly one trajectory, whatever happened: answered, cached, failed, cut short or
 abandoned by the client.
+
+What is stored and what the caller gets may differ: the hooks `seal` the trajectory just before
+it is captured (storage redaction), and a hook may set `Call.outbound`, applied to the answer
+on its way to the caller only (placeholders turned back into the caller's values, a hand-off's
+note). Caches (semantic, eval) keep the sealed answer, as the store does.
 
 Failures are raised after their trajectory is handed to the writer: `UPSTREAM_FAILURES` for a
 provider's, `asyncio.CancelledError` when the caller went away.
@@ -47,6 +52,9 @@ class Call:
     record: TrajectoryRecord  # the trajectory this call leaves, filled in as it goes
     started: float  # time.perf_counter() when the caller's request started
     recall: bool = True  # memory and semantic cache, where the function declares them
+    rules: bool = True  # the company's rules decide (False: the rules' own classifier calls)
+    outbound: Outbound | None = None  # what the caller's answer goes through (set by hooks)
+    policy: Any = None  # the policy hook's state for this call (gateway/policy.py)
 
 
 @dataclass(slots=True)
@@ -80,14 +88,35 @@ class AnswerCache(Protocol):
     def put(self, call: Call, answer: Answer) -> None: ...
 
 
+class OutboundStream(Protocol):
+    def chunk(self, chunk: dict[str, Any]) -> dict[str, Any]: ...
+
+    def flush(self) -> dict[str, Any] | None:
+        """A last chunk with what is still held when the stream ends, or None."""
+
+
+class Outbound(Protocol):
+    """What a caller's answer goes through on its way out (never what is stored)."""
+
+    def response(self, completion: dict[str, Any]) -> dict[str, Any]: ...
+
+    def stream(self) -> OutboundStream: ...
+
+
 class CallHook(Protocol):
-    """Rules applied to every call before the provider sees it and to every answer before the
-    caller does (policies: redaction, routing of request classes, disclosure). A hook may
-    change `call.body` and `call.record` and raise an `HTTPError` to refuse the call."""
+    """Rules applied to every call (policies: redaction, routing of request classes,
+    disclosure, hand-off detection). `before`: before the provider sees the request; it may
+    change `call.body`, `call.route` and `call.record`, set `call.outbound`, and raise an
+    `HTTPError` to refuse the call. `after`: on a provider's whole answer (not on cache hits),
+    before it is captured. `seal`: on the trajectory just before it is captured, whatever the
+    call's end (answered, refused, failed, cut short); it must not raise and must not mutate
+    objects the caller still holds (it replaces `record.request`/`response`)."""
 
     async def before(self, call: Call) -> None: ...
 
     async def after(self, call: Call, response: dict[str, Any]) -> None: ...
+
+    def seal(self, call: Call) -> None: ...
 
 
 def cost(prices: ModelInfo | None, usage: dict[str, Any] | None) -> float | None:
@@ -132,14 +161,17 @@ class AnswerStream:
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         gateway, call, record = self._gateway, self._call, self._call.record
         assembler = StreamAssembler()
+        outbound = call.outbound.stream() if call.outbound is not None else None
         chunk: dict[str, Any] | None = self._first
         try:
             while chunk is not None:
                 if record.ttft_ms is None and _has_output(chunk):
                     record.ttft_ms = elapsed_ms(call)
                 assembler.add(chunk)
-                yield chunk
+                yield chunk if outbound is None else outbound.chunk(chunk)
                 chunk = await anext(self._rest, None) if self._rest is not None else None
+            if outbound is not None and (last := outbound.flush()) is not None:
+                yield last
         except HTTPError as exc:
             record.status, record.error = "incomplete", exc.message
             self._finish(assembler)
@@ -180,12 +212,12 @@ async def run_call(gateway: Gateway, call: Call, cache: AnswerCache | None) -> A
         if recalled is not None and recalled.cached is not None:
             answer = _semantic_hit(call, recalled)
             await _capture(gateway, call)
-            return answer
+            return _shown(call, answer)
         hit = cache.get(call) if cache is not None else None
         if hit is not None:
             answer = _replay(call, hit)
             await _capture(gateway, call)
-            return answer
+            return _shown(call, answer)
         try:
             if gateway.unstarted:
                 await gateway.ready(call.route)
@@ -201,13 +233,16 @@ async def run_call(gateway: Gateway, call: Call, cache: AnswerCache | None) -> A
         _gone(gateway, call)
         raise
     await _capture(gateway, call)
-    answer = Answer(response, route, record.cost, record.latency_ms,
+    # Caches keep the answer as stored (sealed); the caller gets it through `call.outbound`.
+    stored = record.response if record.response is not None else response
+    answer = Answer(stored, route, record.cost, record.latency_ms,
                     cache="miss" if recalled is not None and recalled.guard else None)
     if recalled is not None:
-        gateway.remember(recalled, response, record.id)
+        gateway.remember(recalled, stored, record.id)
     if cache is not None:
         cache.put(call, answer)
-    return answer
+    answer.response = response  # what the provider said, not what was stored of it
+    return _shown(call, answer)
 
 
 async def run_stream(gateway: Gateway, call: Call) -> AnswerStream:
@@ -253,6 +288,13 @@ async def _before(gateway: Gateway, call: Call) -> Recalled | None:
             call.body = {**call.body,
                          "messages": [recalled.context.message, *call.body["messages"]]}
     return recalled
+
+
+def _shown(call: Call, answer: Answer) -> Answer:
+    """The answer as the caller gets it (`call.outbound`: the stored one is left as it is)."""
+    if call.outbound is not None:
+        answer.response = call.outbound.response(answer.response)
+    return answer
 
 
 def _semantic_hit(call: Call, recalled: Recalled) -> Answer:
@@ -307,11 +349,13 @@ def _gone(gateway: Gateway, call: Call) -> None:
 
 async def _capture(gateway: Gateway, call: Call, error: BaseException | None = None) -> None:
     gateway.metrics.observe(call, gateway.config, error)
+    gateway.seal(call)
     await gateway.capture(call.record)
 
 
 def _capture_nowait(gateway: Gateway, call: Call, error: BaseException) -> None:
     gateway.metrics.observe(call, gateway.config, error)
+    gateway.seal(call)
     gateway.capture_nowait(call.record)
 
 

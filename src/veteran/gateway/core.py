@@ -281,6 +281,10 @@ class Gateway:
         for hook in self.hooks:
             await hook.after(call, response)
 
+    def seal(self, call: Call) -> None:
+        for hook in self.hooks:
+            hook.seal(call)
+
     def remember(self, recalled: Recalled, response: dict[str, Any], trajectory_id: str) -> None:
         """Keep an answer in the semantic cache, off the event loop (nobody waits for it)."""
         if recalled.guard is None:

@@ -117,6 +117,19 @@ class Router:
         )
 
 
+    def reroute(self, route: Route, target: str) -> Route:
+        """The route a rule sends a call to: `target` is a variant of `route`'s function,
+        pinned (no fallbacks: work a rule keeps on one model never falls over to another), or
+        PROVIDER/MODEL, still recorded as the function's."""
+        if "/" in target:
+            direct = self.resolve(target)
+            return replace(direct, function=route.function, variant=None)
+        if route.function is None or route.function not in self._functions:
+            raise BadRequest(f"a rule routes to variant {target!r}, and this call names no "
+                             "function", param="model")
+        return self.resolve(route.function, target)
+
+
 def _max_retries(variant: VariantConfig, provider: Provider) -> int:
     if variant.max_retries is not None:
         return variant.max_retries

@@ -72,6 +72,10 @@ trajectories = Table(
     payload("context"),  # JSON: memory chunks put into the prompt, or the cache entry used
     Column("cached", Boolean, nullable=False, server_default=false()),  # semantic cache answer
     Column("key_id", String(40)),  # the API key's id (never the key); NULL without keys
+    # JSON, metadata (never a detected value): the policy decisions, what the upstream said
+    # answered (model, fingerprint, substitution)
+    Column("policy", Text),
+    Column("upstream", Text),
     # Listings page through the primary key: ids are UUIDv7 carrying created_at (store.new_id).
     # Each index costs every captured call a page write (measured: 77 µs vs 51 µs per single-row
     # commit with two more indexes), so only what feedback needs is indexed.
