@@ -5,8 +5,9 @@ WORKSPACE ?= workspace
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test bench climb lint typecheck imports docs clean
+.PHONY: run test bench bench-detection climb lint typecheck imports docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +30,24 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)
+# The `bench` extra: the detectors bench/detection.py compares veteran's with.
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PIP) install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/gateway.py
 	$(PY) bench/durability.py
 	$(PY) bench/memory.py
 	$(PY) bench/evals.py
 	$(PY) bench/classifier.py
+	$(PY) bench/detection.py
 	$(PY) bench/climb.py
+
+# Detection quality and throughput alone (issue 14; about 2 minutes, most of it Presidio).
+bench-detection: $(BENCH_STAMP)
+	$(PY) bench/detection.py
 
 # The learning curve alone (about 40 minutes on 2 CPU cores).
 climb: $(STAMP)
