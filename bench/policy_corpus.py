@@ -7,7 +7,8 @@ with every entity veteran detects, and hard negatives that no detector should re
 pyproject's dev extra for that reason); `bench/data/policy_corpus.jsonl` is `generate()` written
 out, and tests/bench/test_policy_corpus.py checks that it still is. `company(seed)` is the
 company's own configuration the corpus assumes: the customers and code-name dictionaries and
-the project-number pattern (its people directory holds most, not all, of the corpus's people).
+the project-number pattern, and its people directory and CRM addresses, which hold most, not
+all, of the corpus's people and addresses.
 
 Values come from Faker (names, addresses, companies, card numbers, IBANs, several countries'
 national ids) and are checked with python-stdnum and phonenumbers before use, so every gold
@@ -50,7 +51,9 @@ ENTITIES = ("secret", "email", "phone", "card", "iban", "national_id", "ip", "pe
 STRUCTURED = ("secret", "email", "phone", "card", "iban", "national_id", "ip")
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "nl_BE",
            "fi_FI", "sv_SE")
-PEOPLE, DIRECTORY = 400, 340  # the company's directory lists the first 340 of the 400 people
+# The company's lists (its people directory, its CRM's addresses) hold 340 of the corpus's 400
+# people and 340 of its 400 addresses: a dictionary finds only what the company knows.
+PEOPLE, KNOWN = 400, 340
 SLOT = re.compile(r"\{\{(\w+)(?::(\w+))?\}\}")
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "-_"
@@ -97,13 +100,29 @@ def _fakers(seed: int) -> dict[str, Faker]:
 
 
 def _people(seed: int) -> list[tuple[str, str]]:
-    """(name, locale) of the corpus's people; the first DIRECTORY are in the company's list."""
+    """(name, locale) of the corpus's people; the first KNOWN are in the company's list."""
     fakers, rng, people = _fakers(seed + 1), random.Random(seed), {}
     while len(people) < PEOPLE:
         locale = rng.choice(LOCALES[:7])
         fake = fakers[locale]
         people.setdefault(f"{fake.first_name()} {fake.last_name()}", locale)
     return list(people.items())
+
+
+def _addresses(seed: int) -> list[tuple[str, str]]:
+    """(address on one line, locale); the first KNOWN are in the company's CRM."""
+    fakers, rng, places = _fakers(seed + 3), random.Random(seed + 3), {}
+    while len(places) < PEOPLE:
+        locale = rng.choice(["en_US", "en_US", "en_GB", "de_DE"])
+        fake = fakers[locale]
+        if locale == "en_US":
+            place = f"{fake.street_address()}, {fake.city()}, {fake.state_abbr()} {fake.zipcode()}"
+        elif locale == "en_GB":
+            place = f"{fake.street_address()}, {fake.city()} {fake.postcode()}"
+        else:
+            place = f"{fake.street_address()}, {fake.postcode()} {fake.city()}"
+        places.setdefault(place.replace("\n", ", "), locale)
+    return list(places.items())
 
 
 def _companies(seed: int) -> tuple[list[str], list[str]]:
@@ -126,7 +145,9 @@ def company(seed: int = 14) -> dict[str, dict[str, dict[str, Any]]]:
             "customers": {"entity": "customer", "terms": customers},
             "codenames": {"entity": "project", "terms": list(CODENAMES), "case_sensitive": True},
             "people": {"entity": "person",
-                       "terms": [name for name, _ in _people(seed)[:DIRECTORY]]},
+                       "terms": [name for name, _ in _people(seed)[:KNOWN]]},
+            "addresses": {"entity": "address",
+                          "terms": [place for place, _ in _addresses(seed)[:KNOWN]]},
         },
         "patterns": {"projects": {"entity": "project", "regex": r"\bPRJ-\d{4}\b"}},
     }
@@ -139,6 +160,7 @@ class Values:
         self.rng = random.Random(seed)
         self.fake = _fakers(seed)
         self.people = _people(seed)
+        self.addresses = _addresses(seed)
         self.customers, self.others = _companies(seed)
         self.person: str | None = None  # the last person named, for e-mails made from the name
         self.secrets: dict[str, Callable[[], str]] = {
@@ -384,15 +406,7 @@ class Values:
         return text, "url_password", len(head), len(head) + len(password)
 
     def ent_address(self, _: str | None) -> tuple[str, str, int, int]:
-        locale = self.rng.choice(["en_US", "en_US", "en_GB", "de_DE"])
-        fake = self.fake[locale]
-        if locale == "en_US":
-            value = f"{fake.street_address()}, {fake.city()}, {fake.state_abbr()} {fake.zipcode()}"
-        elif locale == "en_GB":
-            value = f"{fake.street_address()}, {fake.city()} {fake.postcode()}"
-        else:
-            value = f"{fake.street_address()}, {fake.postcode()} {fake.city()}"
-        return self.whole(value.replace("\n", ", "), locale)
+        return self.whole(*self.rng.choice(self.addresses))
 
     def ent_customer(self, _: str | None) -> tuple[str, str, int, int]:
         return self.whole(self.rng.choice(self.customers), "dictionary")
