@@ -1,0 +1,50 @@
+"""What detection reports: a `Finding` (an entity's span in a text), and how overlapping
+findings are settled (`settle`).
+
+On overlap the more specific entity wins (`SPECIFICITY`: a card number is not also a phone
+number), and between two of the same rank the longer one; what is left never overlaps, so each
+finding can be replaced by a placeholder on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Most specific first. The company's patterns come before the loosely shaped built-ins (an
+# order-number pattern beats a phone number); dictionaries and any other entity come last.
+SPECIFICITY = ("secret", "card", "iban", "national_id", "pattern", "email", "phone", "ip")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An entity found in a text: `text[start:end]` is `text`. `detail` says which kind when
+    there are several (`aws_access_key`, `jwt`, `us_ssn`, `gb_nino`, the dictionary's or the
+    pattern's name)."""
+
+    entity: str
+    start: int
+    end: int
+    text: str
+    detail: str | None = None
+
+
+def _rank(finding: Finding, patterns: frozenset[str]) -> int:
+    if finding.entity in SPECIFICITY:
+        return SPECIFICITY.index(finding.entity)
+    if finding.detail in patterns:
+        return SPECIFICITY.index("pattern")
+    return len(SPECIFICITY)
+
+
+def settle(findings: Iterable[Finding], patterns: frozenset[str] = frozenset()) -> list[Finding]:
+    """`findings` without overlaps, sorted by start: on overlap the more specific entity is kept,
+    then the longer, then the earlier. `patterns`: the details of the company's pattern findings,
+    ranked as "pattern" whatever entity they report."""
+    ordered = sorted(set(findings), key=lambda f: (_rank(f, patterns), f.start - f.end, f.start))
+    kept: list[Finding] = []
+    for finding in ordered:
+        if all(finding.end <= k.start or finding.start >= k.end for k in kept):
+            kept.append(finding)
+    kept.sort(key=lambda f: f.start)
+    return kept

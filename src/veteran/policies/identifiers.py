@@ -1,0 +1,125 @@
+"""Validators for the numbers that identify a person or an account: payment cards (Luhn and the
+networks' prefixes and lengths), IBANs and national identifiers, all with python-stdnum but the
+UK's NINO, which python-stdnum lacks (HMRC's rules, National Insurance Manual NIM39110).
+
+National identifiers found:
+
+| detail     | country | found as                                      | validated by (stdnum)  |
+|------------|---------|-----------------------------------------------|------------------------|
+| `us_ssn`   | US      | 078-05-1120, 078 05 1120; 9 digits after SSN  | us.ssn                 |
+| `gb_nino`  | UK      | QQ 12 34 56 C, QQ123456C                      | (HMRC's letter rules)  |
+| `es_dni`   | ES      | 12345678Z                                     | es.dni: check letter   |
+| `es_nie`   | ES      | X1234567L                                     | es.nie: check letter   |
+| `it_cf`    | IT      | RSSMRA85T10A562S                              | it.codicefiscale       |
+| `fr_nir`   | FR      | 15 digits from 1 or 2, spaced or not (2A, 2B) | fr.nir: key mod 97     |
+| `be_nn`    | BE      | 85.07.30-033.28; 11 digits after its name     | be.nn: date, mod 97    |
+| `fi_hetu`  | FI      | 131052-308T                                   | fi.hetu: check char    |
+| `se_pnr`   | SE      | 811228-9874, 19811228-9874                    | se.personnummer: Luhn  |
+| `ie_pps`   | IE      | 1234567T, 1234567TW                           | ie.pps: check letter   |
+| `nl_bsn`   | NL      | 9 digits after BSN, burgerservicenummer       | nl.bsn: 11-proof       |
+| `pl_pesel` | PL      | 11 digits after PESEL                         | pl.pesel               |
+| `de_idnr`  | DE      | 11 digits after Steuer-ID, IdNr, ...          | de.idnr                |
+
+A bare run of 9 or 11 digits is an order number as often as an id: one check digit lets about
+one number in ten through. So SSNs without dashes, BSNs, PESELs, German tax ids and Belgian
+numbers without dots are reported only after their names (`CONTEXT`, within 32 characters).
+Left out: Denmark's CPR (no check digit since 2007, the same shape as a Swedish number) and the
+ids that are bare digits with no name in front.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import stdnum.be.nn
+import stdnum.de.idnr
+import stdnum.es.dni
+import stdnum.es.nie
+import stdnum.fi.hetu
+import stdnum.fr.nir
+import stdnum.iban
+import stdnum.ie.pps
+import stdnum.it.codicefiscale
+import stdnum.luhn
+import stdnum.nl.bsn
+import stdnum.pl.pesel
+import stdnum.se.personnummer
+import stdnum.us.ssn
+
+NATIONAL_IDS: dict[str, Callable[[str], bool]] = {
+    "us_ssn": stdnum.us.ssn.is_valid,
+    "es_dni": stdnum.es.dni.is_valid,
+    "es_nie": stdnum.es.nie.is_valid,
+    "it_cf": stdnum.it.codicefiscale.is_valid,
+    "fr_nir": stdnum.fr.nir.is_valid,
+    "be_nn": stdnum.be.nn.is_valid,
+    "fi_hetu": stdnum.fi.hetu.is_valid,
+    "se_pnr": stdnum.se.personnummer.is_valid,
+    "ie_pps": stdnum.ie.pps.is_valid,
+    "nl_bsn": stdnum.nl.bsn.is_valid,
+    "pl_pesel": stdnum.pl.pesel.is_valid,
+    "de_idnr": stdnum.de.idnr.is_valid,
+}
+
+# The names before a bare number that make it an id, matched as whole words as written here, in
+# lower or upper case, capitalized or titled.
+CONTEXT: dict[str, tuple[str, ...]] = {
+    "us_ssn": ("ssn", "ssn#", "social security", "social security number"),
+    "nl_bsn": ("bsn", "burgerservicenummer", "sofinummer"),
+    "pl_pesel": ("pesel",),
+    "de_idnr": ("Steuer-ID", "SteuerID", "Steueridentifikationsnummer", "IdNr",
+                "Identifikationsnummer", "Steuer-Identifikationsnummer"),
+    "be_nn": ("rijksregisternummer", "numéro national", "numéro de registre national",
+              "insz", "niss", "national number"),
+}
+
+# HMRC NIM39110: D, F, I, Q, U and V are never a prefix letter, O never the second; these
+# prefixes are not allocated.
+_NINO = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]")
+_NINO_UNUSED = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+# (first digits from, to), lengths, network: the IIN ranges of the cards in use.
+_NETWORKS: tuple[tuple[int, int, tuple[int, ...], str], ...] = (
+    (34, 34, (15,), "amex"), (37, 37, (15,), "amex"),
+    (300, 305, (14, 15, 16, 17, 18, 19), "diners"), (36, 36, (14, 15, 16, 17, 18, 19), "diners"),
+    (38, 39, (14, 15, 16, 17, 18, 19), "diners"),
+    (3528, 3589, (16, 17, 18, 19), "jcb"), (1800, 1800, (15,), "jcb"),
+    (2131, 2131, (15,), "jcb"),
+    (4, 4, (13, 16, 19), "visa"),
+    (51, 55, (16,), "mastercard"), (2221, 2720, (16,), "mastercard"),
+    (6011, 6011, (16, 17, 18, 19), "discover"), (644, 649, (16, 17, 18, 19), "discover"),
+    (65, 65, (16, 17, 18, 19), "discover"),
+    (62, 62, (16, 17, 18, 19), "unionpay"),
+    (50, 50, (13, 14, 15, 16, 17, 18, 19), "maestro"),
+    (56, 69, (13, 14, 15, 16, 17, 18, 19), "maestro"),
+)
+
+
+def card_network(digits: str) -> str | None:
+    """The network of a card number (digits only) that passes Luhn and whose prefix and length
+    a network issues; None otherwise."""
+    if not 13 <= len(digits) <= 19 or not stdnum.luhn.is_valid(digits):
+        return None
+    for low, high, lengths, network in _NETWORKS:
+        prefix = int(digits[:len(str(low))])
+        if low <= prefix <= high and len(digits) in lengths:
+            return network
+    return None
+
+
+def iban_length(candidate: str) -> int:
+    """The length of the longest valid IBAN that `candidate` (letters, digits, single spaces
+    between groups) starts with, cut at a group's end; 0 when there is none."""
+    cut = len(candidate)
+    while cut >= 15:
+        if stdnum.iban.is_valid(candidate[:cut].replace(" ", "")):
+            return cut
+        space = candidate.rfind(" ", 0, cut)
+        cut = space if space > 0 else cut - 1
+    return 0
+
+
+def is_nino(candidate: str) -> bool:
+    compact = candidate.replace(" ", "")
+    return _NINO.fullmatch(compact) is not None and compact[:2] not in _NINO_UNUSED

@@ -1,0 +1,244 @@
+"""Secrets in known formats: detect-secrets' own patterns, read from the installed package, and
+the vendor formats it lacks.
+
+From detect-secrets (every `RegexBasedDetector` plugin but `IPPublicDetector`, whose addresses
+are the `ip` entity): AWS access keys, Artifactory, Azure storage keys, URL credentials, Cloudant,
+Discord, GitHub, GitLab, IBM Cloud IAM and COS HMAC keys, JWTs, Mailchimp, npm, OpenAI's
+`T3BlbkFJ` keys, private-key blocks, PyPI, SendGrid, Slack, SoftLayer, Square, Stripe, Telegram
+and Twilio. Added here: OpenAI `sk-`/`sk-proj-`, Anthropic `sk-ant-`, Google `AIza`, Hugging
+Face `hf_`, GitHub fine-grained `github_pat_`, npm `npm_`, Square `sq0atp-`, Azure
+`SharedAccessKey=`, an AWS secret key assigned to its usual name, every PEM private-key block,
+and a password in any URL (`scheme://user:password@host`, RFC 3986's userinfo, wider than
+detect-secrets' basic-auth class). A JWT counts only when its header decodes to a JSON object.
+No entropy-only detection: a random-looking string is not reported for looking random.
+
+The value reported is the secret itself: a password, not its URL; the key assigned, not the
+assignment; a private key from `-----BEGIN` to its `-----END ...-----` line; a token to its last
+character (detect-secrets' Stripe pattern stops at 24).
+
+Cost: every rule has literals one of which each of its matches holds (`_TRIGGERS`, or a cheap
+`finder` regex); one Aho-Corasick pass finds them, and a rule's regex runs only on the lines
+around them. detect-secrets itself is imported on the first `Secrets()` (about 0.3 s: it
+brings `requests`), not with this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import ahocorasick
+import orjson
+
+from veteran.policies.entities import Finding
+
+# A line window reaches this far around a trigger (a minified file is one long line).
+_BEFORE, _AFTER = 512, 4096
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_-]+")
+_JWT_TAIL = re.compile(r"\.?[A-Za-z0-9_-]*")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PUTTY_END = re.compile(r"Private-MAC: *[0-9a-fA-F]+")
+_LONG_VALUE = re.compile(r"[A-Za-z0-9_/+=-]{24}")  # what keyword-assignment rules capture
+
+_KEYWORDS = ("key", "pw", "pass", "token", "secret")
+# Literals one of which is in every match of a detect-secrets plugin's patterns (by class). A
+# plugin missing here (a newer detect-secrets) runs on every text: correct, only slower, and
+# tests/policies/test_detect.py names it.
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "ArtifactoryDetector": ("AKC", "AP"),
+    "AWSKeyDetector": ("A3T", "ABIA", "ACCA", "AKIA", "ASIA", "aws"),
+    "AzureStorageKeyDetector": ("AccountKey=",),
+    "BasicAuthDetector": ("://",),
+    "CloudantDetector": (*_KEYWORDS, "cloudant"),
+    "GitHubTokenDetector": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    "GitLabTokenDetector": ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941",
+                            "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-"),
+    "IbmCloudIamDetector": _KEYWORDS,
+    "IbmCosHmacDetector": _KEYWORDS,
+    "JwtTokenDetector": ("eyJ",),
+    "MailchimpDetector": ("-us",),
+    "NpmDetector": (":_authToken=",),
+    "OpenAIDetector": ("T3BlbkFJ",),
+    "PrivateKeyDetector": ("PRIVATE KEY", "PuTTY-User-Key-File-2"),
+    "PypiTokenDetector": ("pypi-",),
+    "SendGridDetector": ("SG.",),
+    "SlackDetector": ("xox", "hooks.slack.com"),
+    "SoftlayerDetector": (*_KEYWORDS, "softlayer"),
+    "SquareOAuthDetector": ("sq0csp-",),
+    "StripeDetector": ("k_live_",),
+    "TwilioKeyDetector": ("AC", "SK"),
+}
+# Plugins without a literal: a regex cheap to run on the whole text (it starts with a literal)
+# finds their lines.
+_FINDERS: dict[str, str] = {
+    "DiscordBotTokenDetector": r"\.[A-Za-z0-9_-]{6}\.",
+    "TelegramBotTokenDetector": r":[0-9A-Za-z_-]{35}",
+}
+_SKIPPED = {"IPPublicDetector"}  # the `ip` entity
+# Plugins whose first group is the secret (the rest is its keyword or URL).
+_GROUP_IS_SECRET = {"AWSKeyDetector", "BasicAuthDetector", "CloudantDetector",
+                    "IbmCloudIamDetector", "IbmCosHmacDetector", "NpmDetector",
+                    "SoftlayerDetector"}
+_DETAILS = {"Basic Auth Credentials": "url_password", "JSON Web Token": "jwt",
+            "AWS Access Key": "aws_access_key"}
+
+# (detail, regex, the group that is the secret, triggers): the formats detect-secrets lacks.
+_OWN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
+    ("openai_api_key", r"(?<![\w-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+     0, ("sk-",)),
+    ("anthropic_api_key", r"(?<![\w-])sk-ant-[A-Za-z0-9_-]{32,}", 0, ("sk-ant-",)),
+    ("google_api_key", r"AIza[0-9A-Za-z_-]{35}", 0, ("AIza",)),
+    ("huggingface_token", r"(?<![\w-])hf_[A-Za-z0-9]{30,40}(?![A-Za-z0-9])", 0, ("hf_",)),
+    ("github_token", r"github_pat_[A-Za-z0-9_]{22,}", 0, ("github_pat_",)),
+    ("npm_token", r"(?<![\w-])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])", 0, ("npm_",)),
+    ("square_access_token", r"sq0atp-[0-9A-Za-z_-]{22}", 0, ("sq0atp-",)),
+    ("azure_shared_access_key", r"SharedAccessKey=([A-Za-z0-9+/]{42,43}=)", 1,
+     ("SharedAccessKey=",)),
+    ("aws_secret_key", r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
+     r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", 1, ("secret", "Secret", "SECRET")),
+    ("private_key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", 0, ("PRIVATE KEY",)),
+    ("url_password", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#\[\]@]+:([^\s/?#\[\]@]+)@", 1,
+     ("://",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    detail: str
+    pattern: re.Pattern[str]
+    group: int  # 0: the whole match is the secret, 1: its first group
+    gated: bool  # a keyword assignment: runs only on a line that holds a long value
+
+
+def _cased(words: tuple[str, ...]) -> set[str]:
+    return {v for w in words for v in (w, w.lower(), w.upper(), w.capitalize())}
+
+
+def _detail(secret_type: str) -> str:
+    return _DETAILS.get(secret_type) or re.sub(r"[^a-z0-9]+", "_", secret_type.lower()).strip("_")
+
+
+def _plugins() -> Iterator[tuple[str, str, tuple[re.Pattern[str], ...]]]:
+    """detect-secrets' regex plugins: (class name, secret type, patterns)."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    plugins: dict[str, type] = get_mapping_from_secret_type_to_class()
+    for secret_type, cls in sorted(plugins.items()):
+        if not issubclass(cls, RegexBasedDetector) or cls.__name__ in _SKIPPED:
+            continue
+        patterns = vars(cls).get("denylist", ())
+        if isinstance(patterns, tuple | list) and patterns:
+            yield cls.__name__, secret_type, tuple(patterns)
+
+
+class Secrets:
+    """Finds secrets in a text; built once (`secrets()`), safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._triggered: dict[str, list[_Rule]] = {}  # trigger -> the rules it wakes
+        self._found_by: list[tuple[re.Pattern[str], list[_Rule]]] = []
+        self._always: list[_Rule] = []
+        self.plugins: list[str] = []  # the detect-secrets classes in use
+        for name, secret_type, patterns in _plugins():
+            self.plugins.append(name)
+            rules = [_Rule(_detail(secret_type), p,
+                           1 if p.groups and name in _GROUP_IS_SECRET else 0,
+                           bool(p.groups and p.flags & re.IGNORECASE)) for p in patterns]
+            if name in _FINDERS:
+                self._found_by.append((re.compile(_FINDERS[name]), rules))
+            elif name in _TRIGGERS:
+                ci = any(p.flags & re.IGNORECASE for p in patterns)
+                words = _TRIGGERS[name]
+                for word in _cased(words) if ci else set(words):
+                    self._triggered.setdefault(word, []).extend(rules)
+            else:
+                self._always.extend(rules)
+        for detail, regex, group, words in _OWN:
+            rule = _Rule(detail, re.compile(regex), group, False)
+            for word in words:
+                self._triggered.setdefault(word, []).append(rule)
+        self._automaton = ahocorasick.Automaton()
+        for word in self._triggered:
+            self._automaton.add_word(word, word)
+        self._automaton.make_automaton()
+
+    def find(self, text: str) -> list[Finding]:
+        """Every secret in `text` (may overlap: the detector settles them)."""
+        windows: dict[tuple[int, int], set[_Rule]] = {}
+        for end, word in self._automaton.iter(text):
+            window = _line(text, end)
+            windows.setdefault(window, set()).update(self._triggered[word])
+        for finder, rules in self._found_by:
+            for m in finder.finditer(text):
+                windows.setdefault(_line(text, m.start()), set()).update(rules)
+        found: list[Finding] = []
+        for (lo, hi), woken in windows.items():
+            long_value: bool | None = None
+            for rule in woken:
+                if rule.gated:
+                    if long_value is None:
+                        long_value = _LONG_VALUE.search(text, lo, hi) is not None
+                    if not long_value:
+                        continue
+                found.extend(_matches(rule, text, lo, hi))
+        for rule in self._always:
+            found.extend(_matches(rule, text, 0, len(text)))
+        return found
+
+
+def _line(text: str, at: int) -> tuple[int, int]:
+    """The line holding `at`, at most _BEFORE before it and _AFTER after it."""
+    lo = text.rfind("\n", max(0, at - _BEFORE), at) + 1 or max(0, at - _BEFORE)
+    hi = text.find("\n", at, at + _AFTER)
+    return lo, (hi if hi != -1 else min(len(text), at + _AFTER))
+
+
+def _matches(rule: _Rule, text: str, lo: int, hi: int) -> Iterator[Finding]:
+    for m in rule.pattern.finditer(text, lo, hi):
+        start, end = m.span(rule.group)
+        if start == end:
+            continue
+        if rule.detail == "jwt":
+            end = _JWT_TAIL.match(text, end).end()  # type: ignore[union-attr]
+            end -= text[end - 1] == "."
+            if not _jwt_header(text[start:end]):
+                continue
+        elif rule.detail == "private_key":
+            start, end = _key_block(text, start, end)
+        elif rule.group == 0 and text[end - 1].isalnum():
+            tail = _TOKEN_TAIL.match(text, end)
+            end = tail.end() if tail else end
+        yield Finding("secret", start, end, text[start:end], rule.detail)
+
+
+def _jwt_header(token: str) -> bool:
+    """The token's first part decodes (base64url) to a JSON object, as a JWT's header does."""
+    head = token.split(".", 1)[0]
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError):
+        return False
+    return isinstance(header, dict)
+
+
+def _key_block(text: str, start: int, end: int) -> tuple[int, int]:
+    """A private key's whole block: its `-----BEGIN` line to its END line (or PuTTY's MAC)."""
+    while start > 0 and text[start - 1] == "-":
+        start -= 1
+    closing = _PUTTY_END if text.startswith("PuTTY", start) else _PEM_END
+    block = closing.search(text, end, end + 16_384)
+    if block is not None:
+        return start, block.end()
+    line_end = text.find("\n", end)
+    return start, len(text) if line_end == -1 else line_end
+
+
+@cache
+def secrets() -> Secrets:
+    """The one `Secrets` (its patterns compiled once per process)."""
+    return Secrets()
