@@ -22,6 +22,7 @@ from veteran.errors import HTTPError
 from veteran.gateway.call import AnswerStream, Call
 from veteran.gateway.core import Gateway
 from veteran.gateway.http import read_json_object
+from veteran.gateway.policy import HEADER, header
 from veteran.gateway.resilience import UPSTREAM_FAILURES
 from veteran.gateway.surface import OPENAI, StreamRenderer, Surface
 from veteran.gateway.validate import check_chat, check_episode_id, parse_tags
@@ -64,9 +65,12 @@ async def serve_chat(
 
 
 def _answered_by(headers: dict[str, str], call: Call) -> dict[str, str]:
-    """`x-veteran-variant`: the variant that answered (a fallback's, when one took over)."""
+    """`x-veteran-variant`: the variant that answered (a fallback's, when one took over);
+    `x-veteran-policy`: the company's rules applied (gateway/policy.py)."""
     if call.record.variant is not None:
         headers["x-veteran-variant"] = call.record.variant
+    if (policy := header(call.record.policy)) is not None:
+        headers[HEADER] = policy
     return headers
 
 

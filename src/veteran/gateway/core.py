@@ -28,6 +28,7 @@ from veteran.gateway.call import (
 )
 from veteran.gateway.fewshot import Fewshot, FewshotCaller, wanted
 from veteran.gateway.metrics import CallMetrics
+from veteran.gateway.policy import PolicyHook
 from veteran.gateway.recall import Recall, Recalled
 from veteran.gateway.resilience import Caller
 from veteran.gateway.routing import Route, Router
@@ -64,9 +65,11 @@ class Gateway:
         self.recall = Recall(config, store, memory_dir)
         self.fewshot = self._fewshot(config, None)
         self.caller = self._caller(self.providers, self.fewshot, None)
-        self.hooks: list[CallHook] = []  # applied to every call, in order (policies)
         self.metrics = CallMetrics()  # counted by the call path, shown by GET /metrics
         self.reconfigured: list[Callable[[Config], None]] = []  # told of each new config
+        # The company's rules (gateway/policy.py): the first hook of every call.
+        self.policy = PolicyHook(self)
+        self.hooks: list[CallHook] = [self.policy]  # applied to every call, in order
         self.digest: str | None = None  # of the config text served (live.py), once known
         # Providers not started yet: with `start(eager=False)` each starts on first use.
         self.unstarted: dict[str, Provider] = dict(self.providers)

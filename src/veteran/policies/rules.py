@@ -81,7 +81,8 @@ class _Rule:
 
     def cheap(self, subject: Subject) -> dict[str, Any] | None:
         """The criteria that need no model call: what held, or None when one did not."""
-        match, why = self.settings.match, {}
+        match = self.settings.match
+        why: dict[str, Any] = {}
         if match.functions and subject.function not in match.functions:
             return None
         if match.teams and subject.team not in match.teams:
