@@ -28,6 +28,15 @@ from veteran.config import (
     VariantConfig,
 )
 from veteran.gateway import Gateway, create_app
+from veteran.policy_settings import (
+    DictionaryConfig,
+    FunctionRedactConfig,
+    HandoffConfig,
+    PatternConfig,
+    PolicyRule,
+    RedactConfig,
+    RuleMatch,
+)
 from veteran.providers.base import BreakerSettings, ModelInfo, RetrySettings
 from veteran.providers.registry import kinds, provider_class
 
@@ -49,13 +58,15 @@ def test_every_setting_is_documented() -> None:
     models: list[type[BaseModel]] = [
         Config, ServerConfig, CaptureConfig, FunctionConfig, VariantConfig, MetricConfig,
         TeamConfig, MemoryConfig, FunctionMemoryConfig, FunctionCacheConfig, CanariesConfig,
-        ModelInfo, RetrySettings, BreakerSettings,
+        ModelInfo, RetrySettings, BreakerSettings, RedactConfig, FunctionRedactConfig,
+        DictionaryConfig, PatternConfig, PolicyRule, RuleMatch, HandoffConfig,
         *(provider_class(kind).Settings for kind in kinds()),
     ]
     missing = {
         f"{model.__name__}.{name}"
         for model in models for name in _fields(model)
         if f"`{name}`" not in text and f"`[{name}" not in text  # keys, or tables like [server]
+        and f"`[[{name}" not in text  # or arrays of tables like [[policies]]
     }
     assert not missing, f"undocumented settings: {sorted(missing)}"
     for kind in kinds():
@@ -252,6 +263,11 @@ def _section_model(heading: str) -> type[BaseModel] | None:
     kind = re.search(r'`kind = "(\w+)"`', heading)
     if kind:
         return provider_class(kind.group(1)).Settings
+    array = re.search(r"`\[\[([\w.]+)\]\]`", heading)  # an array of tables: [[policies]]
+    if array:
+        kind = _setting(array.group(1))
+        model = typing.get_args(kind)[0] if typing.get_origin(kind) is list else None
+        return model if isinstance(model, type) and issubclass(model, BaseModel) else None
     table = re.search(r"`\[([\w.]+)\]`", heading)
     model = _setting(table.group(1)) if table else None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
