@@ -8,6 +8,7 @@ finding can be replaced by a placeholder on its own.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,10 +42,19 @@ def settle(findings: Iterable[Finding], patterns: frozenset[str] = frozenset()) 
     """`findings` without overlaps, sorted by start: on overlap the more specific entity is kept,
     then the longer, then the earlier. `patterns`: the details of the company's pattern findings,
     ranked as "pattern" whatever entity they report."""
-    ordered = sorted(set(findings), key=lambda f: (_rank(f, patterns), f.start - f.end, f.start))
+    ordered = sorted(findings, key=lambda f: f.start)
+    if all(a.end <= b.start for a, b in zip(ordered, ordered[1:], strict=False)):
+        return ordered
+    ordered = sorted(set(findings), key=lambda f: (_rank(f, patterns), f.start - f.end, f.start,
+                                                    f.entity, f.detail or ""))
+    starts: list[int] = []  # of the findings kept, which never overlap: sorted by start
     kept: list[Finding] = []
     for finding in ordered:
-        if all(finding.end <= k.start or finding.start >= k.end for k in kept):
-            kept.append(finding)
-    kept.sort(key=lambda f: f.start)
+        at = bisect_right(starts, finding.start)
+        if at and kept[at - 1].end > finding.start:
+            continue
+        if at < len(kept) and kept[at].start < finding.end:
+            continue
+        starts.insert(at, finding.start)
+        kept.insert(at, finding)
     return kept

@@ -49,7 +49,7 @@ _KEYWORDS = ("key", "pw", "pass", "token", "secret")
 # plugin missing here (a newer detect-secrets) runs on every text: correct, only slower, and
 # tests/policies/test_detect.py names it.
 _TRIGGERS: dict[str, tuple[str, ...]] = {
-    "ArtifactoryDetector": ("AKC", "AP"),
+    "ArtifactoryDetector": ("AKC", *(f"AP{c}" for c in "0123456789ABCDEF")),
     "AWSKeyDetector": ("A3T", "ABIA", "ACCA", "AKIA", "ASIA", "aws"),
     "AzureStorageKeyDetector": ("AccountKey=",),
     "BasicAuthDetector": ("://",),
@@ -98,7 +98,7 @@ _OWN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("square_access_token", r"sq0atp-[0-9A-Za-z_-]{22}", 0, ("sq0atp-",)),
     ("azure_shared_access_key", r"SharedAccessKey=([A-Za-z0-9+/]{42,43}=)", 1,
      ("SharedAccessKey=",)),
-    ("aws_secret_key", r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
+    ("aws_secret_key", r"(?i:(?:aws_?)?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
      r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", 1, ("secret", "Secret", "SECRET")),
     ("private_key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", 0, ("PRIVATE KEY",)),
     ("url_password", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#\[\]@]+:([^\s/?#\[\]@]+)@", 1,
@@ -106,7 +106,7 @@ _OWN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: sets of rules are hot
 class _Rule:
     detail: str
     pattern: re.Pattern[str]
@@ -116,6 +116,19 @@ class _Rule:
 
 def _cased(words: tuple[str, ...]) -> set[str]:
     return {v for w in words for v in (w, w.lower(), w.upper(), w.capitalize())}
+
+
+def _triggers(pattern: re.Pattern[str], words: tuple[str, ...]) -> set[str]:
+    """The literals that wake one of a plugin's patterns: the pattern itself when it is a plain
+    string (`BEGIN RSA PRIVATE KEY`), else those of its plugin's literals written in it, else
+    all of them; in every case when the pattern ignores case."""
+    source = pattern.pattern
+    if re.escape(source).replace("\\ ", " ") == source:
+        words = (source,)
+    else:
+        folded = source.lower() if pattern.flags & re.IGNORECASE else source
+        words = tuple(w for w in words if w in folded) or words
+    return _cased(words) if pattern.flags & re.IGNORECASE else set(words)
 
 
 def _detail(secret_type: str) -> str:
@@ -152,14 +165,13 @@ class Secrets:
             if name in _FINDERS:
                 self._found_by.append((re.compile(_FINDERS[name]), rules))
             elif name in _TRIGGERS:
-                ci = any(p.flags & re.IGNORECASE for p in patterns)
-                words = _TRIGGERS[name]
-                for word in _cased(words) if ci else set(words):
-                    self._triggered.setdefault(word, []).extend(rules)
+                for rule in rules:
+                    for word in _triggers(rule.pattern, _TRIGGERS[name]):
+                        self._triggered.setdefault(word, []).append(rule)
             else:
                 self._always.extend(rules)
         for detail, regex, group, words in _OWN:
-            rule = _Rule(detail, re.compile(regex), group, False)
+            rule = _Rule(detail, re.compile(regex), group, detail == "aws_secret_key")
             for word in words:
                 self._triggered.setdefault(word, []).append(rule)
         self._automaton = ahocorasick.Automaton()
@@ -185,9 +197,13 @@ class Secrets:
                         long_value = _LONG_VALUE.search(text, lo, hi) is not None
                     if not long_value:
                         continue
-                found.extend(_matches(rule, text, lo, hi))
+                for m in rule.pattern.finditer(text, lo, hi):
+                    if finding := _finding(rule, text, m):
+                        found.append(finding)
         for rule in self._always:
-            found.extend(_matches(rule, text, 0, len(text)))
+            for m in rule.pattern.finditer(text):
+                if finding := _finding(rule, text, m):
+                    found.append(finding)
         return found
 
 
@@ -198,22 +214,21 @@ def _line(text: str, at: int) -> tuple[int, int]:
     return lo, (hi if hi != -1 else min(len(text), at + _AFTER))
 
 
-def _matches(rule: _Rule, text: str, lo: int, hi: int) -> Iterator[Finding]:
-    for m in rule.pattern.finditer(text, lo, hi):
-        start, end = m.span(rule.group)
-        if start == end:
-            continue
-        if rule.detail == "jwt":
-            end = _JWT_TAIL.match(text, end).end()  # type: ignore[union-attr]
-            end -= text[end - 1] == "."
-            if not _jwt_header(text[start:end]):
-                continue
-        elif rule.detail == "private_key":
-            start, end = _key_block(text, start, end)
-        elif rule.group == 0 and text[end - 1].isalnum():
-            tail = _TOKEN_TAIL.match(text, end)
-            end = tail.end() if tail else end
-        yield Finding("secret", start, end, text[start:end], rule.detail)
+def _finding(rule: _Rule, text: str, m: re.Match[str]) -> Finding | None:
+    start, end = m.span(rule.group)
+    if start == end:
+        return None
+    if rule.detail == "jwt":
+        end = _JWT_TAIL.match(text, end).end()  # type: ignore[union-attr]
+        end -= text[end - 1] == "."
+        if not _jwt_header(text[start:end]):
+            return None
+    elif rule.detail == "private_key":
+        start, end = _key_block(text, start, end)
+    elif rule.group == 0 and text[end - 1].isalnum():
+        tail = _TOKEN_TAIL.match(text, end)
+        end = tail.end() if tail else end
+    return Finding("secret", start, end, text[start:end], rule.detail)
 
 
 def _jwt_header(token: str) -> bool:

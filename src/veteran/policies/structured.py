@@ -22,8 +22,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
-import ahocorasick
 import phonenumbers
 
 from veteran.policies.entities import Finding
@@ -67,7 +67,6 @@ _COLONS = re.compile(r":(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LOCAL_REVERSED = re.compile(r"[\w%+-](?:[\w%+-]|\.(?=[\w%+-]))*")
 _DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])")
-_CONTEXT_NUMBER = re.compile(r"[0-9][0-9 .-]{7,16}[0-9]")
 _CONTEXT_REACH = 32
 
 
@@ -79,15 +78,22 @@ def _continues(text: str, end: int) -> bool:
     return c.isalnum() or c == "_" or (c in ".-/" and text[end + 1:end + 2].isdigit())
 
 
-def _phone(text: str, start: int, end: int, region: str = "US") -> Finding | None:
+@lru_cache(maxsize=4096)
+def _phone_region(candidate: str) -> str | None:
+    """The region of a valid phone number (US when it has no +CC), else None. Cached: a chat
+    sends its history again with every turn, and phonenumbers takes some 50 µs a number."""
     try:
-        number = phonenumbers.parse(text[start:end], region)
+        number = phonenumbers.parse(candidate, "US")
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
-    where = phonenumbers.region_code_for_number(number) or "001"
-    return Finding("phone", start, end, text[start:end], where.lower())
+    return (phonenumbers.region_code_for_number(number) or "001").lower()
+
+
+def _phone(text: str, start: int, end: int) -> Finding | None:
+    region = _phone_region(text[start:end])
+    return None if region is None else Finding("phone", start, end, text[start:end], region)
 
 
 def _international(text: str, start: int, end: int) -> Finding | None:
@@ -132,7 +138,7 @@ def _number(text: str, m: re.Match[str]) -> Finding | None:
             return Finding("card", start, end, value, network)
         if kind == "run" and len(digits) == 15 and digits[0] in "12":
             return _national_id(text, start, end, "fr_nir")
-        return None
+        return _named_id(text, start, end) if kind == "run" else None
     if kind == "pnr":
         return _national_id(text, start, end, "se_pnr") or _national_id(text, start, end,
                                                                          "fi_hetu")
@@ -152,7 +158,7 @@ def _emails(text: str) -> Iterator[Finding]:
         domain = _DOMAIN.match(text, at + 1)
         if local and domain:
             start = at - local.end()
-            before = text[start - 1] if start else ""
+            before = text[start - 1] if start else " "
             userinfo = before == ":" and "://" in text[max(0, start - 256):start]
             if not (userinfo or before.isalnum() or before in "_%+-"):
                 yield Finding("email", start, domain.end(), text[start:domain.end()])
@@ -169,7 +175,7 @@ def _ipv6(text: str) -> Iterator[Finding]:
             continue
         if sum(1 for group in value.split(":") if group) < 3:
             continue
-        before = text[start - 1] if start else ""
+        before = text[start - 1] if start else " "
         if before.isalnum() or before in "_:." or _continues(text, end) or text[end:end + 1] == ":":
             continue
         try:
@@ -179,37 +185,23 @@ def _ipv6(text: str) -> Iterator[Finding]:
         yield Finding("ip", start, end, value, "ipv6")
 
 
-def _context_automaton() -> ahocorasick.Automaton:
-    """Every id's names, as written, in upper case, capitalized and titled: the ids each
-    names."""
-    named: dict[str, tuple[str, ...]] = {}
+def _named_id(text: str, start: int, end: int) -> Finding | None:
+    """A bare number that is an id only after its name: `SSN 078051120`, `BSN: 123456782`."""
+    if end - start not in (9, 11):
+        return None
+    before = text[max(0, start - _CONTEXT_REACH):start]
+    lowered = before.lower()
     for detail, names in CONTEXT.items():
         for name in names:
-            for variant in {name, name.lower(), name.upper(), name.capitalize(), name.title()}:
-                named[variant] = (*named.get(variant, ()), detail)
-    automaton = ahocorasick.Automaton()
-    for variant, details in named.items():
-        automaton.add_word(variant, (len(variant), details))
-    automaton.make_automaton()
-    return automaton
-
-
-_NAMES = _context_automaton()
-
-
-def _named_ids(text: str) -> Iterator[Finding]:
-    """Bare numbers that are ids only after their names: `SSN 078051120`, `BSN: 123456782`."""
-    for last, (size, details) in _NAMES.iter(text):
-        end = last + 1
-        if text[end:end + 1].isalnum() or (end > size and text[end - size - 1].isalnum()):
-            continue
-        m = _CONTEXT_NUMBER.search(text, end, end + _CONTEXT_REACH)
-        if m is None or _continues(text, m.end()) or text[m.start() - 1].isalnum():
-            continue
-        for detail in details:
-            if found := _national_id(text, m.start(), m.end(), detail):
-                yield found
-                break
+            at = lowered.rfind(name.lower())
+            if at == -1 or (at and lowered[at - 1].isalnum()):
+                continue
+            following = at + len(name)
+            if following < len(before) and before[following].isalnum():
+                continue
+            if found := _national_id(text, start, end, detail):
+                return found
+    return None
 
 
 Scan = Callable[[str], Iterator[Finding]]
@@ -230,7 +222,7 @@ PASSES: dict[str, tuple[Scan, ...]] = {
     "phone": (_digits, _plus),
     "card": (_digits,),
     "iban": (_upper,),
-    "national_id": (_digits, _upper, _named_ids),
+    "national_id": (_digits, _upper),
     "ip": (_digits, _ipv6),
 }
 
