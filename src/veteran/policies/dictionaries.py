@@ -3,9 +3,10 @@ patterns (`[patterns.NAME]`).
 
 Terms are found as whole words (a term's edge that is a letter, digit or `_` must not touch
 another), ignoring case unless the dictionary says `case_sensitive`. All the terms are one
-Aho-Corasick automaton (pyahocorasick) per case mode, run once over the text: 5 ms a megabyte
-with 20,000 terms, where one regex alternation of 1,000 terms took 5 s (and a trie-shaped one
-0.2 s). Ignoring case lowers the text first: 1 ms a megabyte of ASCII, about 25 ms of other text.
+Aho-Corasick automaton (pyahocorasick) per case mode, run once over the text: 15 to 40 ms a
+megabyte from 10 to 20,000 terms on a busy 2-core machine, where one case-insensitive regex
+alternation of 1,000 terms took 5 s (a trie-shaped one 0.2 s). Ignoring case lowers the text
+first: 1 ms a megabyte of ASCII, about 25 ms of other text.
 Person names and street addresses are found only this way (no statistical recognizer installs
 offline from PyPI with its weights: docs/policies.md).
 """
