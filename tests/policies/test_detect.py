@@ -105,6 +105,7 @@ def test_emails(detector: Detector) -> None:
     assert found(detector, text) == [("email", "Jane.Doe+billing@mail.example.co.uk"),
                                      ("email", "bob@example.org")]
     assert found(detector, "ssh deploy@10.0.0.1 and git@host") == [("ip", "10.0.0.1")]
+    assert found(detector, "bob@example.org wrote") == [("email", "bob@example.org")]
 
 
 @pytest.mark.parametrize("phone", ["(415) 555-0132", "415-555-0132", "415.555.0132",
@@ -134,6 +135,9 @@ def test_ips(detector: Detector) -> None:
             "mac 00:1a:2b:3c:4d:5e")
     assert found(detector, text) == [("ip", "10.2.3.4"), ("ip", "2001:db8::8a2e:370:7334")]
     assert found(detector, "server 192.168.1.20.") == [("ip", "192.168.1.20")]
+    whole = "9cf4:138b:331f:4b55:27a:8315:b036:8008"
+    assert found(detector, f"listening on {whole}:40790") == [("ip", whole)]
+    assert found(detector, "listening on 2001:db8::1:40790x") == []
 
 
 # -- cards, IBANs, national ids ----------------------------------------------------------------
@@ -165,7 +169,8 @@ def test_ibans(detector: Detector) -> None:
 
 
 @pytest.mark.parametrize(("value", "detail"), [
-    ("078-05-1121", "us_ssn"), ("AB 12 34 56 C", "gb_nino"), ("JH123456A", "gb_nino"),
+    ("078-05-1121", "us_ssn"), ("005-38-3133", "us_ssn"), ("AB 12 34 56 C", "gb_nino"),
+    ("JH123456A", "gb_nino"),
     ("18034063Q", "es_dni"), ("X9549656X", "es_nie"), ("BCCFRC15M25E852P", "it_cf"),
     ("172023201312126", "fr_nir"), ("77.08.26-868.25", "be_nn"), ("291002A5844", "fi_hetu"),
     ("140446-485S", "fi_hetu"), ("961122-5823", "se_pnr"), ("1234567T", "ie_pps"),
@@ -184,6 +189,11 @@ def test_bare_ids_after_their_names(detector: Detector, text: str, value: str,
                                     detail: str) -> None:
     assert the_one(detector, text, value).detail == detail
     assert found(detector, f"order {value}") == []
+
+
+def test_a_bare_id_after_a_name_that_says_national_id(detector: Detector) -> None:
+    text = "fixtures = {'national_id': '214035797', 'order_id': '214035797'}"
+    assert found(detector, text) == [("national_id", "214035797")]  # a BSN, or an SSN
 
 
 @pytest.mark.parametrize("text", [

@@ -22,7 +22,8 @@ National identifiers found:
 
 A bare run of 9 or 11 digits is an order number as often as an id: one check digit lets about
 one number in ten through. So SSNs without dashes, BSNs, PESELs, German tax ids and Belgian
-numbers without dots are reported only after their names (`CONTEXT`, within 32 characters).
+numbers without dots are reported only after their names (`CONTEXT`, within 32 characters),
+or after a name that says "national id" (`NAMES_OF_ANY`).
 Left out: Denmark's CPR (no check digit since 2007, the same shape as a Swedish number) and the
 ids that are bare digits with no name in front.
 """
@@ -74,6 +75,10 @@ CONTEXT: dict[str, tuple[str, ...]] = {
               "insz", "niss", "national number"),
 }
 
+# Names that say "an id" without saying whose: each id above that validates is tried in turn.
+NAMES_OF_ANY = ("national_id", "national id", "national identification number",
+                "personal id number", "identity number")
+
 # HMRC NIM39110: D, F, I, Q, U and V are never a prefix letter, O never the second; these
 # prefixes are not allocated.
 _NINO = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]")
@@ -84,7 +89,7 @@ _NETWORKS: tuple[tuple[int, int, tuple[int, ...], str], ...] = (
     (34, 34, (15,), "amex"), (37, 37, (15,), "amex"),
     (300, 305, (14, 15, 16, 17, 18, 19), "diners"), (36, 36, (14, 15, 16, 17, 18, 19), "diners"),
     (38, 39, (14, 15, 16, 17, 18, 19), "diners"),
-    (3528, 3589, (16, 17, 18, 19), "jcb"), (1800, 1800, (15,), "jcb"),
+    (35, 35, (16, 17, 18, 19), "jcb"), (1800, 1800, (15,), "jcb"),
     (2131, 2131, (15,), "jcb"),
     (4, 4, (13, 16, 19), "visa"),
     (51, 55, (16,), "mastercard"), (2221, 2720, (16,), "mastercard"),

@@ -29,6 +29,7 @@ import phonenumbers
 from veteran.policies.entities import Finding
 from veteran.policies.identifiers import (
     CONTEXT,
+    NAMES_OF_ANY,
     NATIONAL_IDS,
     card_network,
     iban_length,
@@ -38,7 +39,6 @@ from veteran.policies.identifiers import (
 _EXT = r"(?:\ ?(?:x|ext\.?)\ ?[0-9]{1,6})?"
 _DIGITS = re.compile(rf"""[0-9](?<![0-9A-Za-z_.][0-9])(?:
   [0-9]{{2}}[ .-][0-9]{{3}}[ .-][0-9]{{4}}{_EXT}(?P<phone>)
- |(?<=0)0[1-9][0-9 ().-]{{5,20}}[0-9](?P<intl>)
  |[0-9]{{2}}(?P<ss>[- ])[0-9]{{2}}(?P=ss)[0-9]{{4}}(?P<ssn>)
  |[0-9]{{0,2}}\.[0-9]{{1,3}}\.[0-9]{{1,3}}\.[0-9]{{1,3}}(?P<ipv4>)
  |[0-9]{{3}}(?:(?P<cs>[ -])[0-9]{{4}}(?P=cs)[0-9]{{4}}(?P=cs)[0-9]{{4}}(?:(?P=cs)[0-9]{{3}})?
@@ -50,6 +50,7 @@ _DIGITS = re.compile(rf"""[0-9](?<![0-9A-Za-z_.][0-9])(?:
  |[0-9]{{5}}[A-FU-Y][0-9]{{3}}[0-9A-Y](?P<fi_hetu>)
  |[0-9]{{7}}-?[A-Z](?P<es_dni>)
  |[0-9]{{6}}[A-W][A-IW]?(?P<ie_pps>)
+ |(?<=0)0[1-9][0-9 ().-]{{5,20}}[0-9](?P<intl>)
  |[0-9]{{8,18}}(?P<run>)
 )""", re.VERBOSE)
 _PLUS = re.compile(rf"""[+(](?<![0-9A-Za-z_+(][+(])(?:
@@ -176,7 +177,9 @@ def _ipv6(text: str) -> Iterator[Finding]:
         if sum(1 for group in value.split(":") if group) < 3:
             continue
         before = text[start - 1] if start else " "
-        if before.isalnum() or before in "_:." or _continues(text, end) or text[end:end + 1] == ":":
+        port = value.count(":") == 7 and "::" not in value  # a whole address: ':' starts a port
+        if before.isalnum() or before in "_:." or _continues(text, end) or (
+                text[end:end + 1] == ":" and not port):
             continue
         try:
             ipaddress.IPv6Address(value)
@@ -192,7 +195,7 @@ def _named_id(text: str, start: int, end: int) -> Finding | None:
     before = text[max(0, start - _CONTEXT_REACH):start]
     lowered = before.lower()
     for detail, names in CONTEXT.items():
-        for name in names:
+        for name in (*names, *NAMES_OF_ANY):
             at = lowered.rfind(name.lower())
             if at == -1 or (at and lowered[at - 1].isalnum()):
                 continue
