@@ -16,6 +16,7 @@ from veteran.cli import (
     kb,
     keys,
     models,
+    policy,
     providers,
     reload,
     serve,
@@ -45,6 +46,7 @@ cli.add_command(data.data)
 cli.add_command(envs.envs)
 cli.add_command(train.train)
 cli.add_command(models.models)
+cli.add_command(policy.policy)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from veteran.gateway.call import (
 from veteran.gateway.core import Gateway, Job, poll_switches, running
 from veteran.gateway.feedback import parse_feedback
 from veteran.gateway.live import follow_config, publish
+from veteran.gateway.policy_api import explain_policy
 from veteran.gateway.resilience import UPSTREAM_FAILURES
 from veteran.gateway.routing import Route
 from veteran.gateway.server import UVICORN_OPTIONS
@@ -36,6 +37,7 @@ __all__ = [
     "Route",
     "cost",
     "create_app",
+    "explain_policy",
     "follow_config",
     "parse_feedback",
     "poll_switches",

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from veteran.access import PRINCIPAL_KEY, PUBLIC, AccessControl, Permission, allow, settle
 from veteran.errors import HTTPError, NotFound
-from veteran.gateway import chat, feedback, http, memory_api, messages, metrics, reading
+from veteran.gateway import chat, feedback, http, memory_api, messages, metrics, policy_api, reading
 from veteran.gateway.core import Gateway
 from veteran.gateway.protocol import GONE_KEY, TASK_KEY
 from veteran.gateway.surface import Surface
@@ -37,6 +37,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/models": {"GET": reading.list_models},
     "/v1/feedback": {"POST": feedback.post_feedback},
     "/v1/embeddings": {"POST": memory_api.embeddings},
+    "/v1/policy/test": {"POST": policy_api.policy_test},
     "/v1/trajectories": {"GET": reading.list_trajectories},
     "/healthz": {"GET": reading.healthz},
     "/metrics": {"GET": metrics.metrics},
@@ -57,6 +58,9 @@ PERMISSIONS: dict[str, Permission] = {
     "GET /v1/models": allow("app", "viewer"),
     "POST /v1/feedback": allow("app"),
     "POST /v1/embeddings": allow("app"),
+    # What the rules make of the caller's own request (its key's team and id): whoever may
+    # call models may see it (gateway/policy_api.py).
+    "POST /v1/policy/test": allow("app"),
     "POST /v1/kb/{collection}/search": allow("app", "viewer"),
     "GET /v1/trajectories": allow("viewer"),
     "GET /v1/trajectories/{id}": allow("viewer"),
