@@ -65,6 +65,7 @@ class State:
     storage: frozenset[str]  # entities kept out of storage for this call
     masking: Masking | None = None  # this request's placeholders, once it has any
     request_sealed: bool = False
+    counted: bool = True  # in /metrics (not for `explain`, which applies nothing)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -98,10 +99,10 @@ class PolicyHook:
 
     # CallHook
 
-    async def before(self, call: Call) -> None:
+    async def before(self, call: Call, *, counted: bool = True) -> None:
         record = call.record
         plan = self.plan(record.function)
-        state = call.policy = State(plan, plan.storage)
+        state = call.policy = State(plan, plan.storage, counted=counted)
         if not call.rules:  # the rules' own classifier call: only storage redaction applies
             return
         found = self._find(request_texts(call.body), plan.detect)
@@ -116,7 +117,8 @@ class PolicyHook:
         provider = set(plan.provider)
         note: str | None = None
         for decision in decisions:
-            self._gateway.metrics.policy(decision.rule, decision.action)
+            if counted:
+                self._gateway.metrics.policy(decision.rule, decision.action)
             state.decisions.append(decision.record())
             if decision.action == "refuse":
                 record.policy = state.decisions
@@ -176,7 +178,8 @@ class PolicyHook:
             entry = next((d for d in decisions if d["rule"] == REDACT_RULE
                           and d.get("to") == "storage"), None)
             if entry is None:
-                self._disclose_into(decisions, "storage", masking.counts)
+                self._disclose_into(decisions, "storage", masking.counts,
+                                    counted=state is None or state.counted)
             else:
                 for entity, n in masking.counts.items():
                     entry["entities"][entity] = entry["entities"].get(entity, 0) + n
@@ -190,7 +193,7 @@ class PolicyHook:
         found = self._find(request_texts(call.body), plan.detect)
         refused: str | None = None
         try:
-            await self.before(call)
+            await self.before(call, counted=False)
         except PolicyRefused as exc:
             refused = exc.message
         self.seal(call)  # the request as it would be stored
@@ -229,13 +232,14 @@ class PolicyHook:
         return self.vaults.get(call.record.key_id or "", call.record.episode_id)
 
     def _disclose(self, state: State, where: str, counts: dict[str, int]) -> None:
-        self._disclose_into(state.decisions, where, counts)
+        self._disclose_into(state.decisions, where, counts, counted=state.counted)
 
     def _disclose_into(self, decisions: list[dict[str, Any]], where: str,
-                       counts: dict[str, int]) -> None:
+                       counts: dict[str, int], *, counted: bool) -> None:
         decisions.append({"rule": REDACT_RULE, "action": "redact", "to": where,
                           "entities": dict(counts)})
-        self._gateway.metrics.policy(REDACT_RULE, "redact")
+        if counted:
+            self._gateway.metrics.policy(REDACT_RULE, "redact")
 
     async def _classify(self, rule: PolicyRule, model: str, text: str) -> str:
         """Ask a rule's classifier, through the one call path (captured, sealed, tagged with
