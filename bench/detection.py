@@ -137,7 +137,6 @@ def timed(find: Find, samples: Sequence[Sample], repeat: int) -> tuple[list[list
 
 def veteran(seed: int) -> tuple[Find, frozenset[str], str]:
     from veteran.policies.detect import Detector
-
     from veteran.policy_settings import DictionaryConfig, PatternConfig
 
     config = company(seed)
@@ -172,7 +171,7 @@ def presidio() -> tuple[Find, frozenset[str], str]:
             super().__init__(models=[{"lang_code": "en", "model_name": "blank:en"}])
 
         def load(self) -> None:
-            self.nlp = {"en": spacy.blank("en")}
+            self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]
 
     engine = BlankSpacy()
     engine.load()
@@ -188,7 +187,7 @@ def presidio() -> tuple[Find, frozenset[str], str]:
                 if r.entity_type in PRESIDIO]
 
     return find, frozenset(types), f"presidio-analyzer {version('presidio-analyzer')}, " \
-        f"spaCy {spacy.__version__} with spacy.blank('en'), default registry"
+        f"spaCy {version('spacy')} with spacy.blank('en'), default registry"
 
 
 SCRUBADUB = {"email": "email", "phone": "phone", "credit_card": "card",
@@ -218,10 +217,11 @@ def detect_secrets() -> tuple[Find, frozenset[str], str]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.plugins.base import RegexBasedDetector
 
+    mapping: dict[str, type[Any]] = get_mapping_from_secret_type_to_class()
     patterns: list[re.Pattern[str]] = [
-        pattern for plugin in get_mapping_from_secret_type_to_class().values()
+        pattern for plugin in mapping.values()
         if issubclass(plugin, RegexBasedDetector) and plugin.__name__ != "IPPublicDetector"
-        for pattern in plugin.denylist]
+        for pattern in plugin.denylist]  # type: ignore[attr-defined]  # a class attribute
     end = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
 
     def find(text: str) -> list[Found]:
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{name} ...", file=log, flush=True)
         try:
-            detector, claims_, note_ = make()
+            detector, claims_, note_ = make()  # type: ignore[no-untyped-call]
         except Exception as error:  # a comparator that cannot run is reported, not fatal
             print(f"{name} cannot run: {error!r}", file=log)
             continue

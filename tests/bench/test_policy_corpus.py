@@ -4,6 +4,7 @@ check accepts, and the bench's scoring rule is the one bench/detection.py states
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import ipaddress
 import re
@@ -22,6 +23,7 @@ import stdnum.es.nie
 import stdnum.fi.hetu
 import stdnum.fr.nir
 import stdnum.iban
+import stdnum.ie.pps
 import stdnum.it.codicefiscale
 import stdnum.luhn
 import stdnum.nl.bsn
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IDS = {"us_ssn": stdnum.us.ssn, "es_dni": stdnum.es.dni, "es_nie": stdnum.es.nie,
        "fr_nir": stdnum.fr.nir, "it_cf": stdnum.it.codicefiscale, "nl_bsn": stdnum.nl.bsn,
        "pl_pesel": stdnum.pl.pesel, "de_idnr": stdnum.de.idnr, "be_nn": stdnum.be.nn,
-       "fi_hetu": stdnum.fi.hetu, "se_pnr": stdnum.se.personnummer}
+       "fi_hetu": stdnum.fi.hetu, "se_pnr": stdnum.se.personnummer, "ie_pps": stdnum.ie.pps}
 NINO = re.compile(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d\d ?\d\d ?\d\d ?[A-D]$")
 
 
@@ -89,8 +91,8 @@ def test_every_entity_and_register_is_there_many_times(samples: list[Any]) -> No
 def test_gold_spans_hold_valid_values_of_their_entity(samples: list[Any]) -> None:
     config = corpus.company()
     customers = set(config["dictionaries"]["customers"]["terms"])
-    people = {name for name, _ in corpus._people(14)}
-    places = {place for place, _ in corpus._addresses(14)}
+    people = {name for name, _ in corpus.people(14)}
+    places = {place for place, _ in corpus.addresses(14)}
     for sample in samples:
         ends = [0]
         for span in sample.spans:
@@ -120,7 +122,7 @@ def check_value(entity: str, kind: str, value: str, customers: set[str], known: 
         assert (" " not in value) or value.startswith("-----BEGIN "), value
         if kind == "jwt":
             header = value.split(".")[0]
-            assert corpus.base64.urlsafe_b64decode(header + "==").startswith(b'{"alg":'), value
+            assert base64.urlsafe_b64decode(header + "==").startswith(b'{"alg":'), value
     elif entity == "person":
         assert value in known, value
     elif entity == "customer":
