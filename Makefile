@@ -38,6 +38,7 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 bench: $(STAMP) $(BENCH_STAMP)
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/gateway.py
+	$(PY) bench/policy_gateway.py
 	$(PY) bench/durability.py
 	$(PY) bench/memory.py
 	$(PY) bench/evals.py
