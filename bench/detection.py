@@ -249,8 +249,13 @@ def detect_secrets() -> tuple[Find, frozenset[str], str]:
 def cell(run: Run, entity: str) -> str:
     if entity not in run.claims:
         return "-"
-    tally = run.tallies[entity]
-    return f"{tally.precision:.3f} / {tally.recall:.3f} / {tally.f2:.3f}"
+    return figures(run.tallies[entity])
+
+
+def figures(tally: Tally) -> str:
+    """P / R / F2; precision is "n/a" where nothing was predicted."""
+    precision = f"{tally.precision:.3f}" if tally.predicted else "n/a"
+    return f"{precision} / {tally.recall:.3f} / {tally.f2 if tally.predicted else 0.0:.3f}"
 
 
 def structured(run: Run) -> Tally:
@@ -270,10 +275,10 @@ def table(runs: Sequence[Run], samples: Sequence[Sample]) -> list[str]:
                      + " | ".join(cell(run, entity) for run in runs) + " |")
     totals = [structured(run) for run in runs]
     lines.append("| structured, all | " + str(sum(gold[e] for e in STRUCTURED)) + " | "
-                 + " | ".join(f"{t.precision:.3f} / {t.recall:.3f} / {t.f2:.3f}" for t in totals)
+                 + " | ".join(figures(t) for t in totals)
                  + " |")
     lines.append("| throughput (wall; CPU time) | | "
-                 + " | ".join(f"{r.mb_s:.2f} MB/s; {r.cpu_mb_s:.2f}" for r in runs) + " |")
+                 + " | ".join(f"{r.mb_s:.3g} MB/s; {r.cpu_mb_s:.3g}" for r in runs) + " |")
     return lines
 
 

@@ -157,3 +157,5 @@ def test_a_prediction_counts_when_it_covers_half_of_a_gold_span_of_its_entity() 
     assert (email.found, email.right) == (1, 1)  # 7 of 8 characters
     assert (phone.predicted, phone.right, phone.precision) == (1, 0, 0.0)
     assert secret.f2 == pytest.approx(5 * 0.5 * 1 / (4 * 0.5 + 1))
+    assert detection.figures(secret) == "0.500 / 1.000 / 0.833"
+    assert detection.figures(detection.Tally(gold=3)) == "n/a / 0.000 / 0.000"
