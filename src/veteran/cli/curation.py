@@ -3,7 +3,7 @@
 `@curation_options` adds them to a command; each is parsed as it is read (times, `--value` as
 JSON, `--split`, `--dedupe`), so a bad value is a usage error naming the option, and the
 command receives them as keyword arguments `since until tags variant metric value corrected
-limit include_evals split seed dedupe`. `curation_from_options(kwargs)` takes them back out as
+limit include_evals label split seed dedupe`. `curation_from_options(kwargs)` takes them back out as
 the library's `Filters`, split fractions, seed and dedupe threshold; `curate` checks what they
 mean together.
 """
@@ -23,7 +23,7 @@ from veteran.types import parse_timestamp
 
 F = TypeVar("F", bound=Callable[..., Any])
 NAMES = ("since", "until", "tags", "variant", "metric", "value", "corrected", "limit",
-         "include_evals", "split", "seed", "dedupe")
+         "include_evals", "label", "split", "seed", "dedupe")
 DEFAULT_SPLIT = "train=0.9,test=0.1"
 
 
@@ -117,6 +117,9 @@ def curation_options(func: F) -> F:
                           "positive (true or above 0)."),
         click.option("--corrected", is_flag=True,
                      help="Only trajectories corrected by a demonstration."),
+        click.option("--label", "label", default=None, metavar="METRIC",
+                     help="Learn the latest value of this label metric as the answer (a "
+                          "classifier's training data); trajectories without it are left out."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Keep the latest N examples after filtering."),
         click.option("--include-evals", is_flag=True,
@@ -151,11 +154,12 @@ def filters_from_options(
     *, since: float | None = None, until: float | None = None, tags: dict[str, str] | None = None,
     variant: str | None = None, metric: str | None = None, value: Any = None,
     corrected: bool = False, limit: int | None = None, include_evals: bool = False,
+    label: str | None = None,
 ) -> Filters:
     """`Filters` from the parsed option values (`value` already decoded by its option)."""
     return Filters(since=since, until=until, tags=dict(tags or {}), variant=variant,
                    metric=metric, value=value, corrected=corrected, limit=limit,
-                   include_evals=include_evals)
+                   include_evals=include_evals, label=label)
 
 
 def evals_note(counts: dict[str, int]) -> str | None:

@@ -13,6 +13,14 @@ One pass reads the matching trajectories from the store (oldest first) and keeps
   trajectory's own answer when its `metric` rating passes (any, when no metric is asked). A
   corrected trajectory is kept even when its rating failed: a correction usually comes
   because the answer was wrong, and the correction is what is learnt.
+  With `Filters.label` (a metric of type `label`, e.g. a reviewer's "confidential" / "public"),
+  the answer to learn is the trajectory's latest label instead, as the assistant's whole answer:
+  the data a `classifier` learns from. A demonstration does not override it (the label is the
+  truth asked for); trajectories without the label are left out (`without_target`), and so are
+  those whose `metric` rating does not pass, when a metric is given: there it only chooses
+  which labelled trajectories count (say, those a reviewer marked `reviewed`). Refused: a
+  `label` that is no label metric, or one asked with `preference` (labels order nothing), with
+  `corrected` (a label is learnt corrected or not) or equal to `metric`.
 - `preference`: pairs of answers to one prompt: (a) a demonstration over the trajectory's own
   different answer; (b) among trajectories with the same normalised prompt rated on `metric`,
   the best rated over the worst (true over false, higher over lower, or lower over higher for
@@ -37,7 +45,14 @@ from veteran.config import Config
 from veteran.datasets import dedupe as near
 from veteran.datasets.errors import CurationError
 from veteran.datasets.pairs import best_pairs, preference_examples
-from veteran.datasets.rows import DEMONSTRATION, Row, passes, read_row, reference_of
+from veteran.datasets.rows import (
+    DEMONSTRATION,
+    Row,
+    assistant_message,
+    passes,
+    read_row,
+    reference_of,
+)
 from veteran.datasets.splits import split_by
 from veteran.datasets.types import Example, Kind
 from veteran.store import Store, TrajectoryFilter
@@ -62,6 +77,7 @@ class Filters:
     corrected: bool = False  # only trajectories corrected by a demonstration
     limit: int | None = None  # the latest N after filtering
     include_evals: bool = False  # keep evaluation calls (tagged with the store's EVAL_TAGS)
+    label: str | None = None  # learn this label metric's latest value (sft, environment)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +119,7 @@ def curate(
         raise CurationError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     fractions = check_split(split if split is not None else DEFAULT_SPLIT)
     _check(filters, dedupe)
+    _check_label(config, filters, kind)
     demonstrations = {n for n, m in config.metrics.items() if m.type == "demonstration"}
     demonstrations.add(DEMONSTRATION)
     declared = config.metrics.get(filters.metric) if filters.metric else None
@@ -115,7 +132,7 @@ def curate(
         counts["evals_excluded"] = store.count(replace(query, evals=True))
     for trajectory in store.export(query):
         counts["read"] += 1
-        row = read_row(trajectory, fn.system, demonstrations, filters.metric)
+        row = read_row(trajectory, fn.system, demonstrations, filters.metric, filters.label)
         if row is None:
             counts["not_ok"] += 1
         elif filters.corrected and row.demonstration is None:
@@ -134,8 +151,9 @@ def curate(
         targets = [(r, t) for r in rows if (t := _target(r, filters)) is not None]
         counts["without_target"] = len(rows) - len(targets)
         labels = near.clusters([r.text for r, _ in targets], dedupe)
-        kept = _one_per_cluster(targets, labels, lambda rt: (rt[0].demonstration is not None,
-                                                               rt[0].created_at))
+        corrected_first = filters.label is None  # a label is learnt whether corrected or not
+        kept = _one_per_cluster(targets, labels, lambda rt: (
+            corrected_first and rt[0].demonstration is not None, rt[0].created_at))
         counts["duplicates"] = len(targets) - len(kept)
         examples = [_example(r, t) for r, t in kept]
     if filters.limit is not None and len(examples) > filters.limit:
@@ -177,7 +195,31 @@ def _check(filters: Filters, dedupe: float | None) -> None:
         raise CurationError(f"dedupe is a similarity in (0, 1] (or None), not {dedupe}")
 
 
+def _check_label(config: Config, filters: Filters, kind: str) -> None:
+    """`label` names a label metric and is asked for with what can go with it (see the module)."""
+    if filters.label is None:
+        return
+    declared = config.metrics.get(filters.label)
+    if declared is None or declared.type != "label":
+        labels = ", ".join(sorted(n for n, m in config.metrics.items() if m.type == "label"))
+        what = "not a metric" if declared is None else f"a {declared.type} metric"
+        raise CurationError(f"label {filters.label!r} is {what}; give a metric of type label "
+                            f"(label metrics: {labels or 'none'})")
+    if kind == "preference":
+        raise CurationError("`label` makes sft or environment examples (the label is the answer "
+                            "to learn); preference pairs come from demonstrations and ratings")
+    if filters.corrected:
+        raise CurationError("`label` and `corrected` do not go together: a label is learnt "
+                            "whether or not a demonstration corrected the answer")
+    if filters.metric == filters.label:
+        raise CurationError(f"{filters.label!r} is already the label learnt; `metric` chooses "
+                            "which labelled trajectories to keep by another metric")
+
+
 def _target(row: Row, filters: Filters) -> dict[str, Any] | None:
+    if filters.label is not None:
+        passed = filters.metric is None or passes(row.rating, filters.value)
+        return assistant_message(row.label) if passed and isinstance(row.label, str) else None
     if row.demonstration is not None:
         return row.demonstration
     if filters.metric is None or passes(row.rating, filters.value):
@@ -252,11 +294,14 @@ def _nothing_left(store: Store, function: str, filters: Filters, kind: str,
         if n == 0:
             break
     else:
+        untargeted = "without a demonstration or a passing rating"
+        if filters.label is not None:
+            untargeted = f"without a label on {filters.label!r}" + (
+                " or a passing rating" if filters.metric is not None else "")
         reasons = {
             "not_ok": "not ok or without a response",
             "not_corrected": "without a demonstration (corrected only)",
-            "without_target": ("in no preference pair" if kind == "preference" else
-                               "without a demonstration or a passing rating"),
+            "without_target": "in no preference pair" if kind == "preference" else untargeted,
             "duplicates": "near-duplicates",
         }
         parts += [f"{counts[k]} {why}" for k, why in reasons.items() if counts[k]]

@@ -1,5 +1,5 @@
 """A trajectory read as training material: the prompt the model saw, its own answer, the
-latest demonstration, the rating on the chosen metric."""
+latest demonstration, the rating on the chosen metric, the label on the chosen label metric."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Row:
     demonstration: dict[str, Any] | None  # the latest correction, as an assistant message
     rating: Any  # the latest value on the filters' metric (None: no such feedback)
     metadata: dict[str, Any]
+    label: Any = None  # the latest value on the filters' label metric (None: no such feedback)
 
 
 def assistant_message(value: Any) -> dict[str, Any] | None:
@@ -91,7 +92,7 @@ def message_text(message: dict[str, Any]) -> str:
 
 
 def read_row(trajectory: Trajectory, system: str | None, demonstrations: set[str],
-             metric: str | None) -> Row | None:
+             metric: str | None, label: str | None = None) -> Row | None:
     """The row of an `ok` trajectory with a response; None for any other."""
     if trajectory.status != "ok" or trajectory.response is None:
         return None
@@ -113,6 +114,7 @@ def read_row(trajectory: Trajectory, system: str | None, demonstrations: set[str
         tools=tools if isinstance(tools, list) and tools else None,
         answer=assistant_message(trajectory.response), demonstration=demonstration,
         rating=latest.get(metric) if metric is not None else None, metadata=metadata,
+        label=latest.get(label) if label is not None else None,
     )
 
 
