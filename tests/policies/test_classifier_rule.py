@@ -6,9 +6,11 @@ by the loop on its labelled trajectories, keeps confidential support work away f
    from seeded templates, go through a real gateway on loopback (the official openai SDK) to the
    function `sensitivity`, answered by a keyword-rule "teacher" (the mock provider) that is
    often wrong; a reviewer's label arrives through POST /v1/feedback (`sensitivity`, a label
-   metric), with a `demonstration` where the teacher's answer was wrong (the answer to learn).
-2. The real `classifier` recipe (MiniLM int8 embeddings, a logistic head) trains on them with
-   `train_model` (what `veteran train` runs) and is promoted (served as `local/MODEL_ID`).
+   metric), and nothing else: no demonstration corrects the teacher's wrong answers.
+2. The real `classifier` recipe (MiniLM int8 embeddings, a logistic head) trains on the labels
+   alone (`label="sensitivity"`, `veteran train --label sensitivity`: the label is the answer
+   learnt, whatever the teacher said) with `train_model` (what `veteran train` runs) and is
+   promoted (served as `local/MODEL_ID`).
 3. The rule `confidential-local` routes `support` calls the classifier labels confidential to
    the variant `local`; 60 held-out texts from other templates go through the gateway (most
    in-process, some through the official SDK on loopback). Every call the classifier labels
@@ -22,10 +24,10 @@ import asyncio
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.conftest import serve, write_workspace
@@ -133,7 +135,7 @@ HELD_OUT = {
     ],
 }
 # The teacher: a keyword-rule stand-in for a big model labelling texts, right about half the
-# confidential ones only; the reviewer's demonstrations correct the rest.
+# confidential ones only; the reviewer's labels are what is learnt.
 TEACHER_RULES = {r"acquisition|merger|lawsuit|salary|payroll": CONFIDENTIAL, r".": PUBLIC}
 
 
@@ -208,8 +210,6 @@ weight = 0.0
 [metrics.sensitivity]
 type = "label"
 labels = ["confidential", "public"]
-[metrics.demonstration]
-type = "demonstration"
 """
 POLICY = """
 [[policies]]
@@ -225,25 +225,20 @@ def toml_table(rules: dict[str, str]) -> str:
 
 
 def capture(server: ServerThread, training: list[Text]) -> int:
-    """Each text to `sensitivity` through the official SDK; the reviewer's label through
-    POST /v1/feedback, and a demonstration where the teacher was wrong. The corrections made."""
-    corrected = 0
+    """Each text to `sensitivity` through the official SDK, and the reviewer's label through
+    POST /v1/feedback (nothing else). How many of the teacher's answers the label contradicts."""
+    wrong = 0
     with openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0) as client, \
             httpx.Client(base_url=server.url, timeout=20) as http:
         for item in training:
             raw = client.chat.completions.with_raw_response.create(
                 model="sensitivity", messages=[{"role": "user", "content": item.text}])
-            answer = raw.parse().choices[0].message.content
-            trajectory = raw.headers["x-veteran-trajectory-id"]
-            feedback: list[dict[str, Any]] = [
-                {"trajectory_id": trajectory, "metric": "sensitivity", "value": item.label}]
-            if answer != item.label:
-                corrected += 1
-                feedback.append({"trajectory_id": trajectory, "metric": "demonstration",
-                                 "value": item.label, "source": "reviewer"})
-            for body in feedback:
-                http.post("/v1/feedback", json=body).raise_for_status()
-    return corrected
+            wrong += raw.parse().choices[0].message.content != item.label
+            http.post("/v1/feedback", json={
+                "trajectory_id": raw.headers["x-veteran-trajectory-id"],
+                "metric": "sensitivity", "value": item.label, "source": "reviewer",
+            }).raise_for_status()
+    return wrong
 
 
 @dataclass
@@ -251,7 +246,7 @@ class Trained:
     ws: Workspace
     vendor: FakeUpstream
     model: str
-    corrected: int
+    teacher_wrong: int  # training texts whose label contradicts the teacher's answer
     metrics: dict[str, float]
 
 
@@ -263,27 +258,36 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
         ws = write_workspace(root / "ws", CONFIG.format(rules=toml_table(TEACHER_RULES),
                                                         vendor=vendor.url))
         with serve(ws) as server:
-            corrected = capture(server, texts(TRAIN, 100, seed=1))
+            teacher_wrong = capture(server, texts(TRAIN, 100, seed=1))
         config = ws.load_config()
         store = Store.open(ws.database_url(config))
         try:
             record = train_model(ws, config, store, "sensitivity", "classifier",
-                                 filters=Filters(), params={}, seed=0, split={"train": 1.0})
+                                 filters=Filters(label="sensitivity"), params={}, seed=0,
+                                 split={"train": 1.0})
             promote(ws, config, store, "sensitivity", record.id, weight=0.1, skip_gate=True)
         finally:
             store.close()
         with ws.config_path.open("a", encoding="utf-8") as f:
             f.write(POLICY.format(rule=RULE, model=record.id))
-        yield Trained(ws, vendor, record.id, corrected, dict(record.metrics))
+        yield Trained(ws, vendor, record.id, teacher_wrong, dict(record.metrics))
 
 
 def test_the_loop_trained_on_the_reviewed_labels(trained: Trained) -> None:
     record = Registry(trained.ws.path).get(trained.model)
     assert record.kind == "classifier"
-    assert 30 <= trained.corrected <= 70  # the teacher alone would not do
+    assert 30 <= trained.teacher_wrong <= 70  # the teacher alone would not do
+    assert record.lineage.dataset["filters"]["label"] == "sensitivity"
     counts = record.lineage.dataset["counts"]
     assert counts["read"] == 200 and counts["without_target"] == 0
     assert record.metrics["examples"] == counts["kept"] >= 195  # near-copies are kept once
+    # What was learnt is the reviewer's label of each text, never the teacher's answer.
+    gold = {t.text: t.label for t in texts(TRAIN, 100, seed=1)}
+    learnt = [orjson.loads(line)["messages"] for line in
+              (Registry(trained.ws.path).path(trained.model) / "dataset" / "train.jsonl")
+              .read_bytes().splitlines()]
+    assert len(learnt) == counts["kept"]
+    assert all(m[-1]["content"] == gold[m[-2]["content"]] for m in learnt)
     assert record.metrics["train_accuracy"] >= 0.95
 
 
