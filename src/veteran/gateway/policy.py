@@ -65,6 +65,9 @@ class State:
     storage: frozenset[str]  # entities kept out of storage for this call
     masking: Masking | None = None  # this request's placeholders, once it has any
     request_sealed: bool = False
+    # The request as stored when the provider gets values storage must not keep: the call path
+    # replaces `record.request` by the body the provider got, which `seal` hides again.
+    stored: Any = None
     counted: bool = True  # in /metrics (not for `explain`, which applies nothing)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -142,7 +145,8 @@ class PolicyHook:
                 record.request = call.body  # memory context is put into a copy, not in here
             else:
                 kept = Masking(self._vault(call))
-                record.request = map_request(original, _masker(kept, found, storage))
+                record.request = state.stored = map_request(original,
+                                                            _masker(kept, found, storage))
                 self._disclose(state, "storage", kept.counts)
         state.request_sealed = True
         if note is not None:
@@ -166,6 +170,11 @@ class PolicyHook:
         hide = self._hider(masking, storage)
         if state is None or not state.request_sealed:
             record.request = map_request(record.request, hide)
+        elif state.stored is not None and record.request is not state.stored:
+            # the body the provider got (resilience.py stores it): its values were counted
+            # when `before` disclosed them
+            again = self._hider(Masking(self._vault(call)), storage)
+            record.request = map_request(record.request, again)
         if record.response is not None:
             record.response = map_response(record.response, hide)
         if record.error:
