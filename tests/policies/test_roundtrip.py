@@ -442,7 +442,8 @@ def test_concurrent_requests_with_overlapping_values_never_see_each_others(
     sent = orjson.dumps(keyed.echo.requests).decode()
     assert not [v for v in every_value if v in sent]  # the upstream saw placeholders only
     answered = {nonce(said): (said, content, arguments)
-                for said, content, arguments in keyed.echo.answers}
+                for said, content, arguments in keyed.echo.answers
+                if said.startswith("Ticket T")}
     literal = 0
     for a, (content, arguments, trajectory_id) in zip(asks, got, strict=True):
         said, sent_content, sent_arguments = answered[a.i]
