@@ -64,10 +64,11 @@ class State:
     plan: Plan
     storage: frozenset[str]  # entities kept out of storage for this call
     masking: Masking | None = None  # this request's placeholders, once it has any
-    request_sealed: bool = False
-    # The request as stored when the provider gets values storage must not keep: the call path
-    # replaces `record.request` by the body the provider got, which `seal` hides again.
-    stored: Any = None
+    # What `before` found, by text, and the texts it masked with nothing left to hide: `seal`
+    # reads the stored request (the body the provider got, resilience.py) without detecting
+    # those again.
+    found: dict[str, list[Finding]] = field(default_factory=dict)
+    clean: set[str] = field(default_factory=set)
     counted: bool = True  # in /metrics (not for `explain`, which applies nothing)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -108,7 +109,7 @@ class PolicyHook:
         state = call.policy = State(plan, plan.storage, counted=counted)
         if not call.rules:  # the rules' own classifier call: only storage redaction applies
             return
-        found = self._find(request_texts(call.body), plan.detect)
+        found = state.found = self._find(request_texts(call.body), plan.detect)
         decisions: list[Decision] = []
         if self.rules:
             texts = list(found)
@@ -133,22 +134,24 @@ class PolicyHook:
                 note = decision.note
             elif decision.action == "redact":
                 provider |= set(decision.entities)
-        original = call.body
+        state.storage = storage = plan.storage | frozenset(provider)
         if provider and _any(found, provider):
             masking = state.masking = Masking(self._vault(call))
-            call.body = map_request(original, _masker(masking, found, provider))
+            mask = _masker(masking, found, provider)
+            if storage <= provider:  # what the provider sees may be stored as it is
+
+                def mask_clean(text: str) -> str:
+                    masked = mask(text)
+                    state.clean.add(masked)
+                    return masked
+
+                call.body = map_request(call.body, mask_clean)
+            else:
+                call.body = map_request(call.body, mask)
             call.outbound = masking.reveal()
             self._disclose(state, "provider", masking.counts)
-        state.storage = storage = plan.storage | frozenset(provider)
-        if storage and _any(found, storage):
-            if storage <= provider:
-                record.request = call.body  # memory context is put into a copy, not in here
-            else:
-                kept = Masking(self._vault(call))
-                record.request = state.stored = map_request(original,
-                                                            _masker(kept, found, storage))
-                self._disclose(state, "storage", kept.counts)
-        state.request_sealed = True
+        if counts := _count(found, storage - provider):  # hidden from storage only
+            self._disclose(state, "storage", counts)  # `seal` hides them; told now for streams
         if note is not None:
             call.outbound = Noted(call.outbound, note)
         record.policy = state.decisions or None
@@ -167,14 +170,10 @@ class PolicyHook:
         if not storage:
             return
         masking = Masking(self._vault(call))  # the episode's placeholders, counted afresh
-        hide = self._hider(masking, storage)
-        if state is None or not state.request_sealed:
-            record.request = map_request(record.request, hide)
-        elif state.stored is not None and record.request is not state.stored:
-            # the body the provider got (resilience.py stores it): its values were counted
-            # when `before` disclosed them
-            again = self._hider(Masking(self._vault(call)), storage)
-            record.request = map_request(record.request, again)
+        hide = self._hider(masking, storage, state)
+        # The request as the provider got it (or as the caller sent it, when no provider was
+        # called): with the system prompt, few-shot examples and memory put in.
+        record.request = map_request(record.request, hide)
         if record.response is not None:
             record.response = map_response(record.response, hide)
         if record.error:
@@ -182,7 +181,7 @@ class PolicyHook:
         if record.attempts:
             record.attempts = [{**a, "error": hide(a["error"])} if a.get("error") else a
                                for a in record.attempts]
-        if masking.masked:  # joins what `before` disclosed of storage, if anything
+        if masking.masked:  # the whole count replaces what `before` could tell of the request
             decisions = state.decisions if state is not None else []
             entry = next((d for d in decisions if d["rule"] == REDACT_RULE
                           and d.get("to") == "storage"), None)
@@ -190,24 +189,34 @@ class PolicyHook:
                 self._disclose_into(decisions, "storage", masking.counts,
                                     counted=state is None or state.counted)
             else:
-                for entity, n in masking.counts.items():
-                    entry["entities"][entity] = entry["entities"].get(entity, 0) + n
+                entry["entities"] = dict(masking.counts)
             record.policy = decisions
+
+    def stored_text(self, call: Call, text: str) -> str:
+        """`text` as the store may keep it beside `call`'s trajectory (an evaluation's input,
+        reference and grader reasons): what the call's storage redaction hides, replaced by the
+        episode's placeholders, those its trajectory has."""
+        state = call.policy if isinstance(call.policy, State) else None
+        storage = state.storage if state is not None else self.plan(call.record.function).storage
+        if not storage or not text:
+            return text
+        return self._hider(Masking(self._vault(call)), storage)(text)
 
     async def explain(self, call: Call) -> dict[str, Any]:
         """What the rules do to `call` without calling its model or storing anything (but a
         rule's classifier, which is called and captured as usual): `veteran policy test`,
         `POST /v1/policy/test`."""
-        plan = self.plan(call.record.function)
-        found = self._find(request_texts(call.body), plan.detect)
         refused: str | None = None
         try:
             await self.before(call, counted=False)
         except PolicyRefused as exc:
             refused = exc.message
-        self.seal(call)  # the request as it would be stored
+        if refused is None:  # what the call path would store: the body the provider gets
+            call.record.request = call.route.upstream_body(call.body)
+        self.seal(call)
+        state = call.policy if isinstance(call.policy, State) else None
         findings = [{"entity": f.entity, "detail": f.detail, "text": f.text}
-                    for fs in found.values() for f in fs]
+                    for fs in (state.found.values() if state is not None else ()) for f in fs]
         return {"findings": findings, "decisions": call.record.policy or [],
                 "header": header(call.record.policy), "refused": refused,
                 "route": None if refused else {"provider": call.route.provider.name,
@@ -227,11 +236,20 @@ class PolicyHook:
         find = self.detector.find
         return {text: find(text, entities) for text in texts}
 
-    def _hider(self, masking: Masking, entities: frozenset[str]) -> Callable[[str], str]:
+    def _hider(self, masking: Masking, entities: frozenset[str], state: State | None = None
+               ) -> Callable[[str], str]:
+        """Hides `entities` in a text with `masking`; texts `state` already read are not read
+        again."""
         find = self.detector.find
+        found = state.found if state is not None else {}
+        clean = state.clean if state is not None else set()
 
         def hide(text: str) -> str:
-            findings = find(text, entities)
+            if text in clean:
+                return text
+            known = found.get(text)
+            findings = (find(text, entities) if known is None
+                        else [f for f in known if f.entity in entities])
             return masking.mask(text, findings) if findings else text
 
         return hide
@@ -344,6 +362,16 @@ def _masker(masking: Masking, found: dict[str, list[Finding]], entities: frozens
 
 def _any(found: dict[str, list[Finding]], entities: frozenset[str] | set[str]) -> bool:
     return any(f.entity in entities for fs in found.values() for f in fs)
+
+
+def _count(found: dict[str, list[Finding]], entities: frozenset[str] | set[str]
+           ) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for findings in found.values():
+        for f in findings:
+            if f.entity in entities:
+                counts[f.entity] = counts.get(f.entity, 0) + 1
+    return counts
 
 
 def _last_user(body: dict[str, Any]) -> str:
