@@ -205,6 +205,14 @@ def test_not_national_ids(detector: Detector, text: str) -> None:
     assert found(detector, text, ["national_id"]) == []
 
 
+def test_a_number_inside_a_candidate_of_another_shape_is_still_tried(detector: Detector) -> None:
+    """One regex pass finds every shape, yet a match of one family (`+...`, capitals, digits)
+    does not hide another family's that starts inside it, as separate passes would not."""
+    assert found(detector, "tel +1 078-05-1121") == [("national_id", "078-05-1121")]
+    assert found(detector, "AB12 4111 1111 1111 1111") == [("card", "4111 1111 1111 1111")]
+    assert found(detector, "ref XY99 078-05-1121 ok") == [("national_id", "078-05-1121")]
+
+
 # -- overlaps and the filter -------------------------------------------------------------------
 
 def test_the_more_specific_entity_wins_an_overlap() -> None:
