@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import random
 import threading
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import pytest
 
 from veteran.policies.entities import Finding
 from veteran.policies.pseudonym import Masking, Vault, Vaults, entity_tag
-from veteran.policies.walk import map_request, request_texts
+from veteran.policies.walk import JsonText, map_request, request_texts, unescaped
 
 ALICE = "alice@example.com"
 BOB = "bob@example.org"
@@ -542,3 +544,121 @@ def test_a_stream_never_reveals_another_requests_placeholder() -> None:
     out = "".join(emitted(stream.chunk(slot_chunk((0, "content"), t))).get((0, "content"), "")
                   for t in texts)
     assert out == f"<EMAIL_1> and {BOB}"
+
+
+# --- Values inside JSON -------------------------------------------------------------------
+
+ACCOUNT = "CORP\\jsmith"  # a backslash
+NAMED = '"Ann" <ann@x.com>'  # quotes
+KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nVTLw==\n-----END RSA PRIVATE KEY-----"
+ESCAPING = {ACCOUNT: "account", NAMED: "contact", KEY: "secret"}
+
+
+def json_findings(text: str) -> list[Finding]:
+    """Hand-made detector over JSON: each value of ESCAPING, as the JSON writes it."""
+    return findings(text, {orjson.dumps(v).decode()[1:-1]: e for v, e in ESCAPING.items()})
+
+
+def test_a_value_masked_in_json_is_the_string_the_json_holds() -> None:
+    vault = Vault()
+    plain = Masking(vault)
+    assert mask(plain, f"as {ACCOUNT} for {NAMED}", ESCAPING) == "as <ACCOUNT_1> for <CONTACT_1>"
+    masking = Masking(vault)
+    arguments = JsonText(orjson.dumps({"as": ACCOUNT, "to": NAMED, "key": KEY}).decode())
+    masked = masking.mask(arguments, json_findings(arguments))
+    assert type(masked) is str
+    assert orjson.loads(masked) == {"as": "<ACCOUNT_1>", "to": "<CONTACT_1>",
+                                    "key": "<SECRET_1>"}  # one value, one placeholder
+    revealed = masking.reveal().text(JsonText('{"a": "<ACCOUNT_1> <CONTACT_1> <SECRET_1>"}'))
+    assert orjson.loads(revealed) == {"a": f"{ACCOUNT} {NAMED} {KEY}"}
+    assert masking.reveal().text("<SECRET_1>") == KEY  # real newlines in plain text
+
+
+def test_a_span_that_is_not_a_json_strings_content_keeps_its_text() -> None:
+    masking = Masking(Vault())
+    text = JsonText('{"a": "x\\\\", "b": "y"}')  # a span across a quote, one cut after "\"
+    masked = masking.mask(text, [Finding("thing", 7, 9, text[7:9]),
+                                 Finding("other", 10, 17, text[10:17])])
+    reveal = masking.reveal()
+    assert reveal.text(masked) == text
+
+
+def test_reveal_escapes_values_in_json_text_only() -> None:
+    masking = Masking(Vault())
+    mask(masking, f"{ACCOUNT} {NAMED} {KEY}", ESCAPING)
+    reveal = masking.reveal()
+    said = "<ACCOUNT_1> <CONTACT_1> <SECRET_1> <EMAIL_9>"
+    assert reveal.text(said) == f"{ACCOUNT} {NAMED} {KEY} <EMAIL_9>"
+    escaped = orjson.dumps(f"{ACCOUNT} {NAMED} {KEY} <EMAIL_9>").decode()[1:-1]
+    assert reveal.json(said) == escaped
+    assert reveal.text(JsonText(said)) == escaped
+    assert reveal.json("nothing here") == "nothing here"
+
+
+def test_a_response_reveals_into_arguments_that_stay_json() -> None:
+    masking = Masking(Vault())
+    mask(masking, f"{ACCOUNT} {NAMED} {KEY}", ESCAPING)
+    arguments = '{"to": ["<ACCOUNT_1>", "<CONTACT_1>"], "key": "<SECRET_1>", "é": "Zo\\u00eb"}'
+    completion = {"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": "for <CONTACT_1>", "function_call": {
+            "name": "f", "arguments": arguments}, "tool_calls": [{
+                "id": "c", "type": "function", "function": {"name": "f",
+                                                            "arguments": arguments}}]}}]}
+    message = masking.reveal().response(completion)["choices"][0]["message"]
+    assert message["content"] == f"for {NAMED}"
+    expected = {"to": [ACCOUNT, NAMED], "key": KEY, "é": "Zoë"}
+    for revealed in (message["tool_calls"][0]["function"]["arguments"],
+                     message["function_call"]["arguments"]):
+        assert type(revealed) is str and orjson.loads(revealed) == expected
+
+
+def test_streamed_arguments_stay_json_cut_at_every_offset() -> None:
+    masking = Masking(Vault())
+    mask(masking, f"{ACCOUNT} {NAMED} {KEY}", ESCAPING)
+    arguments = '{"to": ["<ACCOUNT_1>", "<CONTACT_1>"], "key": "<SECRET_1>"}'
+    content = "for <CONTACT_1> as <ACCOUNT_1>"
+    for cut in range(len(arguments) + 1):
+        stream = masking.reveal().stream()
+        out: dict[tuple[int, str | int], str] = {(0, "content"): "", (0, 0): "", (0, "f"): ""}
+        for a, b in ((0, cut), (cut, len(arguments))):
+            for slot, text in (((0, "content"), content), ((0, 0), arguments)):
+                for key, piece in emitted(stream.chunk(slot_chunk(slot, text[a:b]))).items():
+                    out[key] += piece
+            legacy = stream.chunk({"choices": [{"index": 0, "delta": {
+                "function_call": {"arguments": arguments[a:b]}}, "finish_reason": None}]})
+            out[(0, "f")] += legacy["choices"][0]["delta"]["function_call"]["arguments"]
+        finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        last = stream.chunk(finish)["choices"][0]["delta"]
+        out[(0, "f")] += (last.get("function_call") or {}).get("arguments", "")
+        for key, piece in emitted({"choices": [{"index": 0, "delta": last}]}).items():
+            out[key] += piece
+        assert out[(0, "content")] == f"for {NAMED} as {ACCOUNT}", cut
+        for key in ((0, 0), (0, "f")):
+            assert orjson.loads(out[key]) == {"to": [ACCOUNT, NAMED], "key": KEY}, (cut, key)
+
+
+def test_json_escapes_in_a_request_round_trip_through_masking_and_reveal() -> None:
+    """The walk and the masking together: a tool call's arguments with \\u escapes and values
+    JSON must escape reach the provider as the same JSON with placeholders, and come back."""
+    values = {"Zoë Ågren": "customer", ACCOUNT: "account", KEY: "secret"}
+    arguments = json.dumps({"who": "Zoë Ågren", "as": ACCOUNT, "key": KEY, "n": 1})
+    assert "\\u00eb" in arguments
+    body = {"messages": [{"role": "assistant", "content": None, "tool_calls": [{
+        "id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]}]}
+    masking = Masking(Vault())
+
+    def hide(text: str) -> str:
+        escaped = {orjson.dumps(v).decode()[1:-1]: e for v, e in values.items()}
+        return masking.mask(text, findings(text, escaped if isinstance(text, JsonText)
+                                           else values))
+
+    sent = map_request(body, hide)["messages"][0]["tool_calls"][0]["function"]["arguments"]
+    assert type(sent) is str
+    assert orjson.loads(sent) == {"who": "<CUSTOMER_1>", "as": "<ACCOUNT_1>",
+                                  "key": "<SECRET_1>", "n": 1}
+    back = masking.reveal().response({"choices": [{"index": 0, "message": {
+        "role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+                                             "function": {"name": "f", "arguments": sent}}]}}]})
+    assert orjson.loads(back["choices"][0]["message"]["tool_calls"][0]["function"][
+        "arguments"]) == json.loads(arguments)
+    assert list(request_texts(body)) == [JsonText(unescaped(arguments))]

@@ -24,6 +24,7 @@ from veteran.policies.dictionaries import Dictionaries, Patterns
 from veteran.policies.entities import Finding, settle
 from veteran.policies.secrets import secrets
 from veteran.policies.structured import find_structured
+from veteran.policies.walk import JsonText, find_in_json
 from veteran.policy_settings import BUILTIN_ENTITIES, DictionaryConfig, PatternConfig
 
 _NO_DICTIONARIES: Mapping[str, DictionaryConfig] = MappingProxyType({})
@@ -61,6 +62,8 @@ class Detector:
         wanted = self._all if entities is None else self._all & frozenset(entities)
         if not text or not wanted:
             return []
+        if isinstance(text, JsonText) and "\\" in text:  # read its escapes as what they stand for
+            return find_in_json(text, lambda view: self.find(view, wanted))
         found = self._secrets.find(text) if "secret" in wanted else []
         found += find_structured(text, wanted)
         found += self._dictionaries.find(text, wanted)

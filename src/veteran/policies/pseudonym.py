@@ -21,6 +21,11 @@
   move.
 
 A model that garbles a placeholder (`<EMAIL_ 1>`, `<Email_1>`) gets it back as it wrote it.
+
+Inside JSON (tool-call arguments, a JSON tool result: `walk.JsonText`) a value is the string the
+JSON holds: masking takes `CORP\\\\jsmith` there as `CORP\\jsmith`, the value the same account has
+in plain text, and revealing writes a value back escaped, as a JSON string's content, so the
+arguments stay JSON (`"Ann" <ann@x.com>`, a Windows account, a private key's newlines).
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from veteran.policies.entities import Finding
-from veteran.policies.walk import copy_on_write, map_response
+from veteran.policies.walk import JsonText, copy_on_write, map_response
 
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 NOT_IN_TAG = re.compile(r"[^A-Z0-9_]")
@@ -127,16 +134,21 @@ class Masking:
 
     def mask(self, text: str, findings: Sequence[Finding]) -> str:
         """`text` with each finding's span replaced by its placeholder, in one pass. Findings are
-        expected sorted and disjoint; any that are not are merged first, never skipped."""
+        expected sorted and disjoint; any that are not are merged first, never skipped. In a
+        `JsonText` a value is the string the JSON holds (its escapes undone)."""
         if not findings:
             return text
         if not _ordered(findings):
             findings = _disjoint(text, findings)
+        in_json = isinstance(text, JsonText)
         pieces: list[str] = []
         at = 0
         for finding in findings:
             pieces.append(text[at:finding.start])
-            pieces.append(self._placeholder(finding.entity, text[finding.start:finding.end]))
+            value = text[finding.start:finding.end]
+            if in_json and "\\" in value:
+                value = _json_value(value)
+            pieces.append(self._placeholder(finding.entity, value))
             at = finding.end
         pieces.append(text[at:])
         return "".join(pieces)
@@ -160,6 +172,16 @@ class Masking:
     def reveal(self) -> Reveal:
         """What restores this request's placeholders (those produced so far)."""
         return Reveal(self._values)  # Reveal copies it
+
+
+def _json_value(span: str) -> str:
+    """The string a span of a JSON string's content holds; the span as written when it is not
+    whole content of one (it crosses a quote, or cuts an escape)."""
+    try:
+        value = orjson.loads(f'"{span}"')
+    except orjson.JSONDecodeError:
+        return span
+    return value if isinstance(value, str) else span
 
 
 def _ordered(findings: Sequence[Finding]) -> bool:
@@ -190,20 +212,35 @@ def _disjoint(text: str, findings: Sequence[Finding]) -> list[Finding]:
 class Reveal:
     """Restores one request's placeholders; any other placeholder-shaped text stays as it is."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_escaped")
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = dict(values)
+        self._escaped: dict[str, str] | None = None  # the values as JSON string contents
 
     @property
     def placeholders(self) -> frozenset[str]:
         return frozenset(self._values)
 
     def text(self, text: str) -> str:
+        """`text` with this request's placeholders restored (escaped in a `JsonText`)."""
         if not self._values or "<" not in text:
             return text
-        values = self._values
+        values = self._json_values() if isinstance(text, JsonText) else self._values
         return PLACEHOLDER.sub(lambda m: values.get(m[0], m[0]), text)
+
+    def json(self, text: str) -> str:
+        """`text`, JSON or a piece of it, with this request's placeholders restored as the
+        contents of a JSON string: `"CORP\\\\jsmith"`, never `"CORP\\jsmith"`."""
+        if not self._values or "<" not in text:
+            return text
+        values = self._json_values()
+        return PLACEHOLDER.sub(lambda m: values.get(m[0], m[0]), text)
+
+    def _json_values(self) -> dict[str, str]:
+        if self._escaped is None:  # made once, when an answer first has JSON to reveal into
+            self._escaped = {p: orjson.dumps(v).decode()[1:-1] for p, v in self._values.items()}
+        return self._escaped
 
     def response(self, completion: dict[str, Any]) -> dict[str, Any]:
         """The completion with its content, refusals and tool-call arguments revealed (the
@@ -288,7 +325,7 @@ class StreamReveal:
         legacy = delta.get("function_call")
         if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
             arguments = legacy["arguments"]
-            revealed = self._feed((index, "function_call"), arguments, final)
+            revealed = self._feed((index, "function_call"), arguments, final, in_json=True)
             if revealed is not arguments:
                 out = copy_on_write(out, delta, "function_call", {**legacy, "arguments": revealed})
         if final and self._held:
@@ -303,13 +340,15 @@ class StreamReveal:
         if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
             return call
         arguments = function["arguments"]
-        revealed = self._feed((index, call.get("index", position)), arguments, final)
+        revealed = self._feed((index, call.get("index", position)), arguments, final,
+                              in_json=True)
         if revealed is arguments:
             return call
         return {**call, "function": {**function, "arguments": revealed}}
 
-    def _feed(self, slot: Slot, text: str, final: bool) -> str:
-        """What of the slot's held text and `text` can go out now, revealed."""
+    def _feed(self, slot: Slot, text: str, final: bool, *, in_json: bool = False) -> str:
+        """What of the slot's held text and `text` can go out now, revealed (escaped in
+        arguments, which are JSON)."""
         held = self._held.pop(slot, None)
         if held is None:
             if "<" not in text:
@@ -323,7 +362,7 @@ class StreamReveal:
             if cut >= 0 and text[cut:] in self._prefixes:
                 self._held[slot] = text[cut:]
                 text = text[:cut]
-        return self._reveal.text(text)
+        return self._reveal.json(text) if in_json else self._reveal.text(text)
 
 
 def _put(delta: dict[str, Any], slot: int | str, text: str) -> None:
