@@ -48,7 +48,7 @@ provider = true
 
 [dictionaries.customers]
 entity = "customer"
-terms = ["Zoë Ågren"]
+terms = ["Zoë Ågren", 'Bob "Bobby" Tables']
 
 [patterns.account]
 entity = "account"
@@ -256,16 +256,15 @@ def test_the_placeholders_of_an_episode_are_stable_across_its_turns(setup: Setup
     assert message.content == content
 
 
-@pytest.mark.xfail(strict=True, reason="pseudonym.Reveal puts a value into tool-call arguments "
-                   "unescaped: a backslash or quote breaks their JSON (policies/pseudonym.py)")
 @pytest.mark.parametrize("surface", ["plain", "stream", "anthropic"])
 def test_a_value_that_json_must_escape_comes_back_in_valid_arguments(
     setup: Setup, surface: str,
 ) -> None:
-    """A value with a backslash (a Windows account) revealed inside a tool call's arguments
-    must be escaped there, or they are no longer JSON (the Anthropic surface answers 502)."""
-    account = "CORP\\jsmith"
-    asked: list[Any] = [{"role": "user", "content": f"log in as {account}"}]
+    """A value with a backslash (a Windows account) or quotes (a customer) revealed inside a
+    tool call's arguments must be escaped there, or they are no longer JSON (the Anthropic
+    surface answers 502)."""
+    account, customer = "CORP\\jsmith", 'Bob "Bobby" Tables'
+    asked: list[Any] = [{"role": "user", "content": f"log in as {account} for {customer}"}]
     setup.echo.splits = (20,)
     if surface == "anthropic":
         message = setup.anthropic.messages.create(model="assist", max_tokens=100,
@@ -282,30 +281,66 @@ def test_a_value_that_json_must_escape_comes_back_in_valid_arguments(
         [call] = completion.choices[0].message.tool_calls or []
         assert call.type == "function"
         arguments = call.function.arguments
-    assert setup.echo.requests[-1]["messages"][-1]["content"] == "log in as <ACCOUNT_1>"
-    assert orjson.loads(arguments)["to"] == [account]
+    assert setup.echo.requests[-1]["messages"][-1]["content"] == (
+        "log in as <ACCOUNT_1> for <CUSTOMER_1>")
+    revealed = orjson.loads(arguments)
+    assert revealed["to"] == [account, customer]
+    assert revealed["said"] == asked[0]["content"]
 
 
-@pytest.mark.xfail(strict=True, reason="texts are searched as written: a JSON tool result or "
-                   "arguments with \\u escapes (json.dumps' default) hide their values from the "
-                   "detector, and they reach the provider (gateway/policy.py, policies/walk.py)")
+def test_a_value_in_tool_arguments_and_in_plain_text_is_one_value(setup: Setup) -> None:
+    """The account the app sends escaped in an earlier tool call's arguments and as text in
+    its message gets one placeholder, and comes back escaped in the new arguments."""
+    account = "CORP\\jsmith"
+    history: list[Any] = [
+        {"role": "user", "content": "who am I?"},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "c1", "type": "function",
+            "function": {"name": TOOL, "arguments": orjson.dumps({"user": account}).decode()}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        {"role": "user", "content": f"now as {account} again"}]
+    completion = setup.openai.chat.completions.create(
+        model="assist", messages=history, extra_headers={"x-veteran-episode-id": "ep-account"})
+    sent = setup.echo.requests[-1]["messages"]
+    assert orjson.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "user": "<ACCOUNT_1>"}
+    assert sent[3]["content"] == "now as <ACCOUNT_1> again"
+    [call] = completion.choices[0].message.tool_calls or []
+    assert call.type == "function"
+    assert orjson.loads(call.function.arguments)["to"] == [account]
+
+
 def test_values_escaped_in_json_tool_results_reach_the_provider_as_placeholders(
     setup: Setup,
 ) -> None:
+    """json.dumps escapes every non-ASCII character by default (ensure_ascii: Zo\\u00eb), and
+    any JSON writer may escape more (\\/, \\u0040): the provider must still see placeholders,
+    in the same JSON values, and the trajectory keep none of the values."""
     import json
 
-    arguments = json.dumps({"customer": CUSTOMER, "email": EMAIL})  # ensure_ascii: \u00eb
-    result = json.dumps({"name": CUSTOMER, "phone": PHONE})
+    arguments = json.dumps({"customer": CUSTOMER, "email": EMAIL})
+    result = json.dumps({"name": CUSTOMER, "phone": PHONE}, indent=2)
+    escaped = ('{"note": "alice\\u0040example.com \\/ Zo\\u00eb \\u00c5gren", '
+               '"n": 123456789012345678901234567890}')
     history: list[Any] = [
         *MESSAGES,
         {"role": "assistant", "content": None, "tool_calls": [{
             "id": "c1", "type": "function", "function": {"name": TOOL, "arguments": arguments}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": result}]
-    setup.openai.chat.completions.create(model="assist", messages=history)
+        {"role": "tool", "tool_call_id": "c1", "content": result},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": escaped}]}]
+    raw = setup.openai.chat.completions.with_raw_response.create(model="assist",
+                                                                 messages=history)
     sent = setup.echo.requests[-1]["messages"]
-    for text in (sent[1]["tool_calls"][0]["function"]["arguments"], sent[2]["content"]):
-        for value in orjson.loads(text).values():
-            assert PLACEHOLDER.fullmatch(value), text
+    assert orjson.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "customer": "<CUSTOMER_1>", "email": "<EMAIL_1>"}
+    assert sent[2]["content"] == json.dumps({"name": "<CUSTOMER_1>", "phone": "<PHONE_1>"},
+                                            indent=2)  # the layout is the app's
+    note = sent[3]["content"][0]["text"]
+    assert note == '{"note": "<EMAIL_1> / <CUSTOMER_1>", "n": 123456789012345678901234567890}'
+    stored = setup.http.get(f"/v1/trajectories/{raw.headers['x-veteran-trajectory-id']}")
+    assert stored.status_code == 200, stored.text
+    request = orjson.dumps(stored.json()["request"]).decode()
+    assert not [v for v in (CUSTOMER, EMAIL, PHONE, "Zo\\u00eb", "alice\\u0040") if v in request]
 
 
 # --- Concurrency: two keys, shared episode ids, overlapping values -------------------------
@@ -491,14 +526,16 @@ def test_a_typed_placeholder_comes_back_as_typed_never_as_a_value(keyed: Keyed) 
             arguments)["to"])]
 
 
-@pytest.mark.xfail(strict=True, reason="a vault numbers values without looking at the "
-                   "placeholders the request already holds as typed: a typed <EMAIL_1> and the "
-                   "request's first e-mail share it (policies/pseudonym.py)")
-def test_a_typed_placeholder_is_not_taken_by_a_value_of_the_same_request(setup: Setup) -> None:
+def test_a_typed_placeholder_taken_by_the_requests_own_value_comes_back_as_that_value(
+    setup: Setup,
+) -> None:
+    """Documented (docs/policies.md, Pseudonymisation): a vault numbers values without reading
+    what the user typed, so a typed <EMAIL_1> and the first e-mail of a fresh episode share
+    it, and both come back as the user's own address, never another request's."""
     typed = f"I typed <EMAIL_1> and my address is {EMAIL}"
     message = setup.openai.chat.completions.create(
         model="assist", messages=[{"role": "user", "content": typed}],
         extra_headers={"x-veteran-episode-id": "ep-typed"}).choices[0].message
     sent = setup.echo.requests[-1]["messages"][-1]["content"]
-    assert sent.count("<EMAIL_1>") == 1, sent  # two texts must not share one placeholder
-    assert f"« {typed} »" in (message.content or "")
+    assert sent == "I typed <EMAIL_1> and my address is <EMAIL_1>"
+    assert f"« I typed {EMAIL} and my address is {EMAIL} »" in (message.content or "")
