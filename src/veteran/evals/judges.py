@@ -53,6 +53,13 @@ def _reference_text(reference: Any) -> str:
     return reference if isinstance(reference, str) else orjson.dumps(reference).decode()
 
 
+def _excerpt(text: str) -> str:
+    """The start of a judge's answer for a skip reason, on one line: its line breaks become
+    spaces, not `\\n` escapes glued to the next word, so storage redaction still finds the
+    values the judge quoted (the runner hides them before the reason is stored)."""
+    return repr(" ".join(text[:200].split()))
+
+
 def parse_verdict(text: str) -> dict[str, Any]:
     """The last JSON object in `text` (fences and prose around it allowed); `{}` when none."""
     decoder_starts = [m.start() for m in re.finditer(r"\{", text)]
@@ -167,16 +174,16 @@ class LLMJudge(_ModelGrader):
             label = str(verdict.get("label", "")).strip().strip('"').lower()
             match = next((x for x in self.labels if x.lower() == label), None)
             if match is None:
-                raise Skip(f"judge gave no label among {self.labels}: {text[:200]!r}")
+                raise Skip(f"judge gave no label among {self.labels}: {_excerpt(text)}")
             passed = match in self.passing
             return Score(1.0 if passed else 0.0, passed=passed, explanation=explanation,
                          label=match)
         try:
             raw = float(verdict["score"])
         except (KeyError, TypeError, ValueError):
-            raise Skip(f"judge gave no score: {text[:200]!r}") from None
+            raise Skip(f"judge gave no score: {_excerpt(text)}") from None
         if not math.isfinite(raw):
-            raise Skip(f"judge gave no finite score: {text[:200]!r}")
+            raise Skip(f"judge gave no finite score: {_excerpt(text)}")
         low, high = self.range
         value = min(1.0, max(0.0, (raw - low) / (high - low)))
         above = None if self.pass_threshold is None else raw >= self.pass_threshold
@@ -215,7 +222,7 @@ class PairwiseJudge(_ModelGrader):
             return 0.0
         if winner in {"tie", "0", "equal", "none"}:
             return 0.5
-        raise Skip(f"judge gave no winner: {text[:200]!r}")
+        raise Skip(f"judge gave no winner: {_excerpt(text)}")
 
     async def compare(self, sample: Sample, output_a: Output, output_b: Output) -> float:
         """The probability that A is better, in [0, 1]; 0.5 for a tie."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from veteran.gateway import (
     Route,
 )
 from veteran.models.registry import code_version
+from veteran.policies import map_request
 from veteran.store import EVAL_ROLE, EVAL_RUN, EVAL_SAMPLE, EVAL_SUITE, Store
 from veteran.types import now, parse_timestamp
 from veteran.workspace import Workspace
@@ -218,17 +220,25 @@ class Runner:
             if cached and cache is not None and cache.hit_at is not None:
                 age = max(0.0, now() - cache.hit_at)
         scores = await self._grade(task.sample, output)
+        # Stored as the trajectory is (the company's rules, storage redaction): the sealed
+        # answer, and the sample's texts and the graders' reasons hidden the same way.
+        hide = functools.partial(self.gateway.policy.stored_text, call)
+        if call.record.response is not None and output.error is None:
+            output = _output(call.record.response, call.record.id)
+        sample = task.sample
         stored: dict[str, Any] = {"text": output.text, "tool_calls": output.tool_calls,
-                                  "error": output.error, "metadata": task.sample.metadata,
+                                  "error": _sealed(output.error, hide),
+                                  "metadata": _sealed(sample.metadata, hide),
                                   # what the report's failures table shows next to the output
-                                  "input": task.sample.messages,
-                                  "reference": task.sample.reference}
+                                  "input": map_request({"messages": sample.messages},
+                                                       hide)["messages"],
+                                  "reference": _sealed(sample.reference, hide)}
         if age is not None:
             stored["cache_age_s"] = age
         return Result(
             sample_id=task.sample.id, variant=task.target.name, epoch=task.epoch,
             output=stored,
-            scores=scores, latency_ms=latency, cost=call_cost, cached=cached,
+            scores=_sealed(scores, hide), latency_ms=latency, cost=call_cost, cached=cached,
             trajectory_id=call.record.id,
         )
 
@@ -254,6 +264,17 @@ def score_json(score: Score) -> dict[str, Any]:
     if score.explanation is not None:
         out["explanation"] = score.explanation
     return out
+
+
+def _sealed(value: Any, hide: Callable[[str], str]) -> Any:
+    """A JSON value with `hide` applied to each of its strings."""
+    if isinstance(value, str):
+        return hide(value)
+    if isinstance(value, list):
+        return [_sealed(v, hide) for v in value]
+    if isinstance(value, dict):
+        return {k: _sealed(v, hide) for k, v in value.items()}
+    return value
 
 
 def _output(answer: dict[str, Any], trajectory_id: str) -> Output:
