@@ -5,7 +5,8 @@ import orjson
 
 from veteran.cli.options import workspace_option
 from veteran.cli.store import open_store
-from veteran.gateway import parse_feedback
+from veteran.gateway import parse_feedback, seal_feedback
+from veteran.policies import Detector
 
 
 @click.group()
@@ -31,8 +32,9 @@ def add(workspace: str | None, trajectory_id: str | None, episode_id: str | None
     ws, store = open_store(workspace)
     body = {"trajectory_id": trajectory_id, "episode_id": episode_id, "metric": metric,
             "value": parsed_value, "source": source, "comment": comment}
-    fields = parse_feedback({k: v for k, v in body.items() if v is not None},
-                            ws.load_config().metrics)
+    config = ws.load_config()
+    fields = seal_feedback(parse_feedback({k: v for k, v in body.items() if v is not None},
+                                          config.metrics), config, Detector.for_config(config))
     try:
         item = store.add_feedback(**fields)
     finally:

@@ -15,7 +15,7 @@ from veteran.gateway.call import (
     cost,
 )
 from veteran.gateway.core import Gateway, Job, poll_switches, running
-from veteran.gateway.feedback import parse_feedback
+from veteran.gateway.feedback import parse_feedback, seal_feedback
 from veteran.gateway.live import follow_config, publish
 from veteran.gateway.policy_api import explain_policy
 from veteran.gateway.resilience import UPSTREAM_FAILURES
@@ -43,4 +43,5 @@ __all__ = [
     "poll_switches",
     "publish",
     "running",
+    "seal_feedback",
 ]

@@ -1,4 +1,8 @@
-"""`POST /v1/feedback`: an outcome for a trajectory or an episode, checked against its metric."""
+"""`POST /v1/feedback`: an outcome for a trajectory or an episode, checked against its metric.
+
+Feedback is stored as trajectories are: a comment, a label and a demonstration (which becomes
+training data) hold placeholders where the company's storage redaction hides values
+(`seal_feedback`)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from veteran.access import principal_of
-from veteran.config import MetricConfig
+from veteran.config import Config, MetricConfig
 from veteran.errors import BadRequest
 from veteran.gateway.core import Gateway
 from veteran.gateway.http import json_response, read_json_object
+from veteran.policies import Detector, Masking, Vault, map_request
 
 FIELDS = frozenset({"trajectory_id", "episode_id", "metric", "value", "source", "comment"})
 
@@ -84,10 +89,45 @@ def parse_feedback(body: dict[str, Any], metrics: dict[str, MetricConfig]) -> di
     }
 
 
+def kept_out(config: Config, detector: Detector) -> frozenset[str]:
+    """Every entity a call may keep out of storage: the workspace's and each function's
+    redaction (storage, or provider, which storage follows) and the redact rules'. Feedback is
+    sealed by all of them: which function its trajectory or episode belongs to is not read."""
+    settings = [config.redaction(None), *(config.redaction(f) for f in config.functions)]
+    entities = {e for s in settings if s.storage or s.provider for e in s.entities}
+    for rule in config.policies:
+        if rule.action == "redact":
+            entities.update(rule.entities or rule.match.entities or detector.entities())
+    return frozenset(entities)
+
+
+def seal_feedback(fields: dict[str, Any], config: Config, detector: Detector
+                  ) -> dict[str, Any]:
+    """`parse_feedback`'s fields as stored: what `config` keeps out of storage (`kept_out`),
+    found in the comment and in a text value (a label, a comment, a demonstration's content
+    and tool-call arguments), replaced by placeholders."""
+    entities = kept_out(config, detector)
+    if not entities:
+        return fields
+    masking = Masking(Vault())
+
+    def hide(text: str) -> str:
+        findings = detector.find(text, entities)
+        return masking.mask(text, findings) if findings else text
+
+    value, comment = fields["value"], fields["comment"]
+    if isinstance(value, str):
+        value = hide(value)
+    elif isinstance(value, dict):  # an assistant message
+        value = map_request({"messages": [value]}, hide)["messages"][0]
+    return {**fields, "value": value, "comment": hide(comment) if comment else comment}
+
+
 async def post_feedback(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     body = await read_json_object(request, gateway.max_body)
-    fields = parse_feedback(body, gateway.config.metrics)
+    fields = seal_feedback(parse_feedback(body, gateway.config.metrics), gateway.config,
+                           gateway.policy.detector)
     team = principal_of(request.scope).team  # only the key's team's trajectories and episodes
     item = await asyncio.to_thread(lambda: gateway.store.add_feedback(**fields, team=team))
     return json_response(item.model_dump(mode="json"))
