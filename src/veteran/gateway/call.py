@@ -21,6 +21,7 @@ provider's, `asyncio.CancelledError` when the caller went away.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -281,7 +282,8 @@ async def _before(gateway: Gateway, call: Call) -> Recalled | None:
     function = call.route.function
     if not call.recall or function is None or not gateway.recall.wants(function):
         return None
-    recalled = await gateway.recall.prepare(function, call.body)
+    hide = functools.partial(gateway.policy.stored_text, call)  # the cache keeps no more
+    recalled = await gateway.recall.prepare(function, call.body, hide)
     if recalled.cached is None and recalled.context is not None:
         call.record.context = recalled.context.record
         if recalled.context.message is not None:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from veteran.errors import NotFound
 from veteran.memory import cache as semantic
 from veteran.memory.context import Context, last_user_text, pack
 from veteran.memory.types import Embedder, Hit, Vectors
+from veteran.policies import map_request
 from veteran.store import Store
 
 if TYPE_CHECKING:
@@ -130,10 +132,16 @@ class Recall:
                                           cache_dir=self._memory_dir)
                 self._embedder = embedder
 
-    async def prepare(self, function: str, body: dict[str, Any]) -> Recalled:
-        return await asyncio.to_thread(self._prepare, function, body)
+    async def prepare(self, function: str, body: dict[str, Any],
+                      hide: Callable[[str], str] | None = None) -> Recalled:
+        """`hide`: a text as the store may keep it (the company's storage redaction). The
+        semantic cache embeds and keeps the conversation so hidden: it holds no value the
+        trajectory does not. Its guard (a hash) still reads the numbers as asked, so two
+        requests that differ only in a hidden number never share an answer."""
+        return await asyncio.to_thread(self._prepare, function, body, hide)
 
-    def _prepare(self, function: str, body: dict[str, Any]) -> Recalled:
+    def _prepare(self, function: str, body: dict[str, Any],
+                 hide: Callable[[str], str] | None) -> Recalled:
         self._ensure()
         assert self._embedder is not None
         out = Recalled(function)
@@ -144,7 +152,8 @@ class Recall:
         started = time.perf_counter()
         if spec.cache is not None:
             out.guard = semantic.guard(self._fingerprints[function], body)
-            out.text = semantic.request_text(messages)
+            kept = messages if hide is None else map_request(body, hide)["messages"]
+            out.text = semantic.request_text(kept)
             out.vector = self._embedder.embed([out.text])[0]
             out.timings["embed_ms"] = (time.perf_counter() - started) * 1000
             out.cached = self._cache.lookup(function, out.guard, out.vector,
