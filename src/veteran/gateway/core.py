@@ -293,7 +293,9 @@ class Gateway:
         if recalled.guard is None:
             return
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(None, self.recall.remember, recalled, response, trajectory_id)
+        future = loop.run_in_executor(None, self.recall.remember, recalled, response,
+                                      trajectory_id)
+        future.add_done_callback(_remembered)
 
     async def capture(self, record: TrajectoryRecord) -> None:
         """Hand the trajectory to the writer; in durable mode, return once it is committed."""
@@ -304,6 +306,14 @@ class Gateway:
 
     def capture_nowait(self, record: TrajectoryRecord) -> None:
         self.writer.submit_nowait(record)
+
+
+def _remembered(future: asyncio.Future[None]) -> None:
+    """A semantic-cache write that failed is a warning naming the failure's type, never a
+    traceback quoting the row (asyncio's "exception was never retrieved")."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("keeping an answer in the semantic cache failed (%s); it is answered "
+                    "afresh next time", type(exc).__name__)
 
 
 SWITCH_POLL_INTERVAL = 1.0  # seconds: how soon `veteran providers disable` applies
