@@ -63,6 +63,22 @@ def test_iban_length_agrees_with_stdnum() -> None:
     assert 2000 < sum(1 for a in answers if a[1]) < 5000
 
 
+def test_the_countries_stdnum_checks_further_agree_with_it() -> None:
+    """Belgium, Spain, Montenegro and Norway: their IBANs with one BBAN digit changed and the
+    IBAN's check digits made right again, so that only the country's own check can say no."""
+    rng = random.Random(14)
+    valid = ["BE68539007547034", "ES7921000813610123456789", "ME25505000012345678951",
+             "NO9386011117947", "BE71096123456769", "ES9121000418450200051332"]
+    candidates = list(valid)
+    for iban in valid * 40:
+        at = rng.randrange(4, len(iban))
+        bban = iban[4:at] + str(rng.randrange(10)) + iban[at + 1:]
+        candidates.append(iban[:2] + stdnum.iban.calc_check_digits(iban[:2] + "00" + bban) + bban)
+    answers = [(c, iban_length(c), len(c) if stdnum.iban.is_valid(c) else 0) for c in candidates]
+    assert [a for a in answers if a[1] != a[2]] == []
+    assert 20 < sum(1 for a in answers if a[1]) < len(answers) - 20
+
+
 def _plain_network(digits: str) -> str | None:
     if not 13 <= len(digits) <= 19 or not stdnum.luhn.is_valid(digits):
         return None

@@ -30,12 +30,13 @@ class Finding:
     detail: str | None = None
 
 
+_RANKS = {entity: rank for rank, entity in enumerate(SPECIFICITY)}
+
+
 def _rank(finding: Finding, patterns: frozenset[str]) -> int:
-    if finding.entity in SPECIFICITY:
-        return SPECIFICITY.index(finding.entity)
-    if finding.detail in patterns:
-        return SPECIFICITY.index("pattern")
-    return len(SPECIFICITY)
+    if (rank := _RANKS.get(finding.entity)) is not None:
+        return rank
+    return _RANKS["pattern"] if finding.detail in patterns else len(SPECIFICITY)
 
 
 def settle(findings: Iterable[Finding], patterns: frozenset[str] = frozenset()) -> list[Finding]:

@@ -34,8 +34,10 @@ import re
 from collections.abc import Callable
 from functools import cache
 
+import stdnum.be.iban
 import stdnum.be.nn
 import stdnum.de.idnr
+import stdnum.es.ccc
 import stdnum.es.dni
 import stdnum.es.nie
 import stdnum.fi.hetu
@@ -45,6 +47,7 @@ import stdnum.ie.pps
 import stdnum.it.codicefiscale
 import stdnum.luhn
 import stdnum.nl.bsn
+import stdnum.no.kontonr
 import stdnum.numdb
 import stdnum.pl.pesel
 import stdnum.se.personnummer
@@ -126,7 +129,24 @@ def card_network(digits: str) -> str | None:
     return None
 
 
-_stdnum_iban = Memoised(stdnum.iban.is_valid)  # its country's own checks (BE, ES, ME, NO)
+
+
+def _belgian(iban: str) -> bool:
+    """stdnum.be.iban's checks beyond the IBAN's: the BBAN's own mod 97, a bank that exists."""
+    return f"{int(iban[4:-2]) % 97 or 97:02}" == iban[-2:] and bool(stdnum.be.iban.info(iban))
+
+
+# What python-stdnum's country modules (`stdnum.CC.iban`) check beyond the IBAN's own structure
+# and MOD 97-10, called without stdnum.iban.validate again (60 us, most of it a registry
+# lookup); a country whose module is not here gets stdnum.iban.is_valid whole. Memoised: a
+# Belgian bank is looked up in stdnum's registry too.
+_COUNTRY_CHECKS: dict[str, Callable[[str], bool]] = {
+    "BE": Memoised(_belgian),
+    "ES": lambda iban: stdnum.es.ccc.is_valid(iban[4:]),
+    "ME": lambda iban: int(iban[4:]) % 97 == 1,
+    "NO": lambda iban: stdnum.no.kontonr.is_valid(iban[4:]),
+}
+_stdnum_iban = Memoised(stdnum.iban.is_valid)
 # An IBAN's letters as numbers (A=10 ... Z=35), for ISO 7064 MOD 97-10.
 _AS_NUMBERS = str.maketrans({c: str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
 _BBAN_PARTS = re.compile(r"([1-9][0-9]*)!([nac])")
@@ -134,28 +154,32 @@ _BBAN_CLASSES = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Za-z0-9]"}
 
 
 @cache  # keyed by two capital letters
-def _iban_format(country: str) -> tuple[int, Callable[[str], object], bool] | None:
+def _iban_format(country: str) -> tuple[int, Callable[[str], object],
+                                        Callable[[str], bool] | None] | None:
     """A country's IBAN from python-stdnum's registry (its `iban` numdb): its length, its BBAN's
-    fullmatch, and whether stdnum has more checks for it (a `stdnum.CC.iban` module)."""
+    fullmatch, and the country's further checks when stdnum has them."""
     found = stdnum.numdb.get("iban").info(country)
     structure = found[0][1].get("bban") if len(found) == 1 and found[0][0] == country else None
     if not structure:
         return None
     parts = _BBAN_PARTS.findall(structure)
     bban = "".join(f"{_BBAN_CLASSES[kind]}{{{count}}}" for count, kind in parts)
-    return (4 + sum(int(count) for count, _ in parts), re.compile(bban).fullmatch,
-            get_cc_module(country.lower(), "iban") is not None)
+    more = None
+    if get_cc_module(country.lower(), "iban") is not None:
+        more = _COUNTRY_CHECKS.get(country, _stdnum_iban)
+    return 4 + sum(int(count) for count, _ in parts), re.compile(bban).fullmatch, more
 
 
-def _is_iban(compact: str, pattern: Callable[[str], object], more: bool) -> bool:
+def _is_iban(compact: str, pattern: Callable[[str], object],
+             more: Callable[[str], bool] | None) -> bool:
     """`stdnum.iban.is_valid(compact)` for an IBAN of the right length: its BBAN's structure and
-    MOD 97-10 here (stdnum's own takes 50 us, most of it looking the country up again), the
-    country's own checks by stdnum."""
+    MOD 97-10 here (stdnum's own takes 50 us, most of it looking the country up again), then
+    the country's own checks."""
     if not compact[2:4].isdigit() or pattern(compact[4:]) is None:
         return False
     if int((compact[4:] + compact[:4]).translate(_AS_NUMBERS)) % 97 != 1:
         return False
-    return not more or _stdnum_iban(compact)
+    return more is None or more(compact)
 
 
 def iban_length(candidate: str) -> int:

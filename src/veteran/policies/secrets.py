@@ -206,13 +206,20 @@ class Secrets:
 
     def find(self, text: str) -> list[Finding]:
         """Every secret in `text` (may overlap: the detector settles them)."""
+        hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
         windows: dict[tuple[int, int], set[_Rule]] = {}
-        for index, start, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
-            window = _line(text, start)
-            windows.setdefault(window, set()).update(self._woken[index])
-        for finder, rules in self._found_by:
-            for m in finder.finditer(text):
-                windows.setdefault(_line(text, m.start()), set()).update(rules)
+        if len(text) <= _BEFORE and "\n" not in text:  # one line, every window the whole text
+            woken = {rule for index, _, _ in hits for rule in self._woken[index]}
+            woken.update(rule for finder, rules in self._found_by if finder.search(text)
+                         for rule in rules)
+            if woken:
+                windows[0, len(text)] = woken
+        else:
+            for index, start, _ in hits:
+                windows.setdefault(_line(text, start), set()).update(self._woken[index])
+            for finder, rules in self._found_by:
+                for m in finder.finditer(text):
+                    windows.setdefault(_line(text, m.start()), set()).update(rules)
         found: list[Finding] = []
         for (lo, hi), woken in windows.items():
             opened: dict[re.Pattern[str], bool] = {}
