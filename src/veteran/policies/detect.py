@@ -36,11 +36,11 @@ and an IBAN, every entity, 360 -> 77 us the first time its values are seen, 178 
 the same 1 KB without any entity 48 -> 15 us (with the company's dictionaries and pattern of
 bench/detection.py: 106 -> 23 us); secrets alone on 1 KB 35 -> 8 us; the labelled corpus (3,000
 texts, 0.79 MB, two or three entities in every 263 bytes) 1.5 -> 2.5 MB/s with every memo
-cleared first (3,000 calls; bench/detection.py: 1.7 -> 2.0 MB/s wall). So the issue's targets
-are not met on this machine: 10 MB/s a core on the corpus (2.5 here), under 60 us a 1 KB
-message with entities (72 to 77 here; 15 without any, 67 MB/s). What is left is spread thin:
-of a corpus text's 100 us, the scanning passes take about 25, the validators 10, the secret
-rules 10, and Python's calls and findings the rest.
+cleared first (bench/detection.py, wall, over several runs: 1.2-1.7 -> 2.0-2.7 MB/s). So the
+issue's targets are not met on this machine: 10 MB/s a core on the corpus (2.5 here), under 60
+us a 1 KB message with entities (72 to 77 here; 15 without any, 67 MB/s). What is left is
+spread thin: of a corpus text's 100 us, the scanning passes take about 25, the validators 10,
+the secret rules 10, and Python's calls and findings the rest.
 """
 
 from __future__ import annotations
