@@ -3,11 +3,11 @@
 canaries, pairwise judges, environment rewards).
 
 One call is: the route (resolved once, by `Gateway.prepare`), the hooks (`CallHook`: the
-company's rules, gateway/policy.py), the function's recall (memory put into the prompt; an answer from the
-semantic cache), or an answer from a caller's own cache (`AnswerCache`: the eval call cache),
-else the provider call with retries and fallbacks (`resilience.Caller`), then cost, and the
-capture of exactly one trajectory, whatever happened: answered, cached, failed, cut short or
-abandoned by the client.
+company's rules, gateway/policy.py), the function's recall (memory put into the prompt; an
+answer from the semantic cache), or an answer from a caller's own cache (`AnswerCache`: the
+eval call cache), else the provider call with retries and fallbacks (`resilience.Caller`),
+then cost, and the capture of exactly one trajectory, whatever happened: answered, cached,
+failed, cut short or abandoned by the client.
 
 What is stored and what the caller gets may differ: the hooks `seal` the trajectory just before
 it is captured (storage redaction), and a hook may set `Call.outbound`, applied to the answer
