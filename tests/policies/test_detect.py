@@ -115,6 +115,45 @@ def test_phones(detector: Detector, phone: str) -> None:
     assert the_one(detector, f"Call me at {phone}, thanks", phone).entity == "phone"
 
 
+@pytest.mark.parametrize(("text", "phone"), [
+    ("call (+44 20 7946 0958) today", "+44 20 7946 0958"),
+    ("call ((415) 555-2671) today", "(415) 555-2671"),
+    ("[+33 1 42 68 53 00]", "+33 1 42 68 53 00"),
+])
+def test_a_phone_inside_brackets(detector: Detector, text: str, phone: str) -> None:
+    assert the_one(detector, text, phone).entity == "phone"
+
+
+def test_a_plus_number_that_runs_into_the_next_number_is_cut_back(detector: Detector) -> None:
+    assert found(detector, "tel +4930901820  4111111111111111 ok") == [
+        ("phone", "+4930901820"), ("card", "4111111111111111")]
+    assert found(detector, "+4930901820 4111111111111111", ["phone"]) == [
+        ("phone", "+4930901820")]
+    assert found(detector, "+1234567890123 99") == []  # no valid prefix: no phone
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("4111 1111 1111 1111 4111 1111 1111 1111",
+     [("card", "4111 1111 1111 1111"), ("card", "4111 1111 1111 1111")]),
+    ("4111 1111 1111 1111 198.51.100.77", [("card", "4111 1111 1111 1111"),
+                                           ("ip", "198.51.100.77")]),
+    ("+44 20 7946 0958 4111 1111 1111 1111", [("phone", "+44 20 7946 0958"),
+                                              ("card", "4111 1111 1111 1111")]),
+    ("desk 415-555-0132 x20456789", [("phone", "415-555-0132")]),
+])
+def test_two_numbers_a_space_apart_are_both_found(
+        detector: Detector, text: str, expected: list[tuple[str, str]]) -> None:
+    """A candidate that runs into the next number is cut back to its longest valid prefix, and
+    what follows is scanned again."""
+    assert found(detector, text) == expected
+
+
+def test_a_failed_candidate_is_not_cut_into_a_shorter_find(detector: Detector) -> None:
+    """Cutting back keeps to the shapes: no prefix of a longer number becomes a card."""
+    assert found(detector, "ref 4111 1111 1111 1111111 end", ["card"]) == []
+    assert found(detector, "4111 1111 1111 1112 411", ["card"]) == []
+
+
 def test_a_phone_extension_belongs_to_its_number(detector: Detector) -> None:
     assert found(detector, "desk: 415-555-0132 x204.") == [("phone", "415-555-0132 x204")]
 
@@ -161,6 +200,18 @@ def test_not_cards(detector: Detector, text: str) -> None:
     assert found(detector, text, ["card"]) == []
 
 
+@pytest.mark.parametrize(("text", "iban"), [
+    ("IBAN IT55 Q186 6774 2914 5419 3215 150 ok", "IT55 Q186 6774 2914 5419 3215 150"),
+    ("is_valid_iban('DE79 5249 7671 1479 7727 30')", "DE79 5249 7671 1479 7727 30"),
+    ("to DE73 3608 0815 6718 1508 44 and", "DE73 3608 0815 6718 1508 44"),
+    ("wire it to DE68 2716 0709 8414 1311 31, ref", "DE68 2716 0709 8414 1311 31"),
+])
+def test_a_valid_iban_wins_over_a_card_number_inside_it(detector: Detector, text: str,
+                                                        iban: str) -> None:
+    assert the_one(detector, text, iban).entity == "iban"
+    assert [f.entity for f in detector.find(text, ["card"])] == ["card"]  # asked for alone
+
+
 def test_ibans(detector: Detector) -> None:
     text = "IBAN GB82 WEST 1234 5698 7654 32, or DE89370400440532013000 ABCD."
     assert found(detector, text) == [("iban", "GB82 WEST 1234 5698 7654 32"),
@@ -172,7 +223,8 @@ def test_ibans(detector: Detector) -> None:
     ("078-05-1121", "us_ssn"), ("005-38-3133", "us_ssn"), ("AB 12 34 56 C", "gb_nino"),
     ("JH123456A", "gb_nino"),
     ("18034063Q", "es_dni"), ("X9549656X", "es_nie"), ("BCCFRC15M25E852P", "it_cf"),
-    ("172023201312126", "fr_nir"), ("77.08.26-868.25", "be_nn"), ("291002A5844", "fi_hetu"),
+    ("172023201312126", "fr_nir"), ("226072A00407666", "fr_nir"), ("185022B00512305", "fr_nir"),
+    ("77.08.26-868.25", "be_nn"), ("291002A5844", "fi_hetu"),
     ("140446-485S", "fi_hetu"), ("961122-5823", "se_pnr"), ("1234567T", "ie_pps"),
 ])
 def test_national_ids_by_their_shape(detector: Detector, value: str, detail: str) -> None:
@@ -227,6 +279,22 @@ def test_the_more_specific_entity_wins_an_overlap() -> None:
     project = Finding("project", 0, 8, "12345678", "orders")
     assert settle([Finding("phone", 0, 8, "12345678"), project], frozenset({"orders"})) == [
         project]
+
+
+def test_a_longer_structured_finding_wins_over_one_it_contains() -> None:
+    """Containment beats specificity: a valid IBAN is not a card number with letters around."""
+    iban = Finding("iban", 0, 27, "DE73 3608 0815 6718 1508 44")
+    card = Finding("card", 5, 24, "3608 0815 6718 1508", "visa")
+    assert settle([card, iban]) == [iban]
+    # a partial overlap still goes by specificity, and a secret over the IBAN lets the card be
+    secret = Finding("secret", 20, 40, "x" * 20, "jwt")
+    assert settle([iban, Finding("card", 20, 36, "y" * 16, "visa")]) == [
+        Finding("card", 20, 36, "y" * 16, "visa")]
+    inner = Finding("card", 0, 16, "z" * 16, "visa")
+    assert settle([Finding("iban", 0, 27, "w" * 27), inner, secret]) == [inner, secret]
+    # a company's pattern is no structured entity: the card inside it wins
+    pattern = Finding("order", 0, 30, "o" * 30, "orders")
+    assert settle([pattern, card], frozenset({"orders"})) == [card]
 
 
 def test_a_url_password_is_a_secret_not_an_email(detector: Detector) -> None:

@@ -3,7 +3,10 @@ findings are settled (`settle`).
 
 On overlap the more specific entity wins (`SPECIFICITY`: a card number is not also a phone
 number), and between two of the same rank the longer one; what is left never overlaps, so each
-finding can be replaced by a placeholder on its own.
+finding can be replaced by a placeholder on its own. But containment comes first: a built-in
+entity that wholly contains a shorter finding ranks as that finding does, so the longer span wins
+(a valid spaced IBAN often has a Luhn-valid card number among its digits: the IBAN is reported).
+What is contained is covered by its container's placeholder either way.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class Finding:
 
 
 _RANKS = {entity: rank for rank, entity in enumerate(SPECIFICITY)}
+# The built-in entities whose findings outrank what they wholly contain (a company's pattern or
+# dictionary is not one of them).
+_CONTAINERS = frozenset(SPECIFICITY) - {"pattern"}
 
 
 def _rank(finding: Finding, patterns: frozenset[str]) -> int:
@@ -40,14 +46,16 @@ def _rank(finding: Finding, patterns: frozenset[str]) -> int:
 
 
 def settle(findings: Iterable[Finding], patterns: frozenset[str] = frozenset()) -> list[Finding]:
-    """`findings` without overlaps, sorted by start: on overlap the more specific entity is kept,
-    then the longer, then the earlier. `patterns`: the details of the company's pattern findings,
-    ranked as "pattern" whatever entity they report."""
+    """`findings` without overlaps, sorted by start: on overlap the more specific entity is kept
+    (a built-in entity as specific as the most specific finding it wholly contains), then the
+    longer, then the earlier. `patterns`: the details of the company's pattern findings, ranked
+    as "pattern" whatever entity they report."""
     ordered = sorted(findings, key=lambda f: f.start)
     if all(a.end <= b.start for a, b in zip(ordered, ordered[1:], strict=False)):
         return ordered
-    ordered = sorted(set(findings), key=lambda f: (_rank(f, patterns), f.start - f.end, f.start,
-                                                    f.entity, f.detail or ""))
+    ranks = _ranks(sorted(set(findings), key=lambda f: (f.start, -f.end)), patterns)
+    ordered = sorted(ranks, key=lambda f: (ranks[f], f.start - f.end, f.start, f.entity,
+                                           f.detail or ""))
     starts: list[int] = []  # of the findings kept, which never overlap: sorted by start
     kept: list[Finding] = []
     for finding in ordered:
@@ -59,3 +67,21 @@ def settle(findings: Iterable[Finding], patterns: frozenset[str] = frozenset()) 
         starts.insert(at, finding.start)
         kept.insert(at, finding)
     return kept
+
+
+def _ranks(ordered: list[Finding], patterns: frozenset[str]) -> dict[Finding, int]:
+    """Each finding's rank (`ordered`: by start, the longer first), a built-in entity's lowered
+    to the best rank of the shorter findings it wholly contains."""
+    own = [_rank(f, patterns) for f in ordered]
+    ranks = dict(zip(ordered, own, strict=True))
+    for at, outer in enumerate(ordered):
+        if outer.entity not in _CONTAINERS:
+            continue
+        for inner in range(at + 1, len(ordered)):  # those that start inside it, a few
+            finding = ordered[inner]
+            if finding.start >= outer.end:
+                break
+            if own[inner] < ranks[outer] and finding.end <= outer.end and (
+                    finding.start, finding.end) != (outer.start, outer.end):
+                ranks[outer] = own[inner]
+    return ranks

@@ -9,9 +9,16 @@ pass (`_SCAN`) starts with one class, `[0-9A-Z+(]`, refuses at once a position i
 or a number (a fixed lookbehind: most of the positions the class stops at), then each family
 (digits, capitals, `+`/`(`) checks the character after the first and only then tries its
 shapes, whose kind is the empty group that closes the match (`lastgroup`). One pass where there
-were three (digits, capitals, `+`) takes a 1 KB text from 33 to 10 us; `_candidates` keeps the
-three passes' results exactly (a family's match may start inside another's). IPv6 starts from
-each `:` and e-mails from each `@`, both literal searches, run only when the text has one.
+were three (digits, capitals, `+`) takes a 1 KB text from 33 to 10 us; `_scan` keeps the
+three passes' results (a family's match may start inside another's). IPv6 starts from each `:`
+and e-mails from each `@`, both literal searches, run only when the text has one.
+
+A match that runs into the next number (`4111 1111 1111 1111 4111 ...`, `+4930901820  4111...`)
+fails as a whole; only then is it cut back, at its separators, to its longest prefix that is a
+match and valid itself, and what follows is scanned again (`_prefix`, `_international`). One
+that starts inside a finding is taken whole or not at all, and a finding never hides from the
+other families what starts inside it: the overlaps are settled by entities.py, where a valid
+IBAN wins over the card number among its digits.
 
 Validators, cheap first: card numbers by their network's prefix and length before Luhn, IBANs
 by their country's length and BBAN shape from python-stdnum's registry and MOD 97-10 before
@@ -56,8 +63,8 @@ _SCAN = re.compile(rf"""[0-9A-Z+(](?<![0-9A-Za-z_][0-9A-Z+(])(?:
  |[0-9]{{0,2}}\.[0-9]{{1,3}}\.[0-9]{{1,3}}\.[0-9]{{1,3}}(?P<ipv4>)
  |[0-9]{{3}}(?:(?P<cs>[ -])[0-9]{{4}}(?P=cs)[0-9]{{4}}(?P=cs)[0-9]{{4}}(?:(?P=cs)[0-9]{{3}})?
     |(?P<as>[ -])[0-9]{{6}}(?P=as)[0-9]{{4,5}})(?P<card>)
- |(?<=[12])\ [0-9]{{2}}\ [0-9]{{2}}\ (?:[0-9]{{2}}|2[AB])
-    \ [0-9]{{3}}\ [0-9]{{3}}\ [0-9]{{2}}(?P<fr_nir>)
+ |(?<=[12])(?:\ [0-9]{{2}}\ [0-9]{{2}}\ (?:[0-9]{{2}}|2[AB])\ [0-9]{{3}}\ [0-9]{{3}}\ [0-9]{{2}}
+    |[0-9]{{4}}2[AB][0-9]{{8}})(?P<fr_nir>)
  |[0-9]\.[0-9]{{2}}\.[0-9]{{2}}-[0-9]{{3}}\.[0-9]{{2}}(?P<be_nn>)
  |(?:[0-9]{{2}})?[0-9]{{5}}[-+][0-9]{{3}}[0-9A-Y](?P<pnr>)
  |[0-9]{{5}}[A-FU-Y][0-9]{{3}}[0-9A-Y](?P<fi_hetu>)
@@ -73,7 +80,7 @@ _SCAN = re.compile(rf"""[0-9A-Z+(](?<![0-9A-Za-z_][0-9A-Z+(])(?:
     (?P<it_cf>)
  |(?<=[XYZ])-?[0-9]{{7}}-?[A-Z](?P<es_nie>)
  )
-|(?<=[+(])(?<![+(][+(])(?=[0-9])(?:
+|(?<=[+(])(?<!\+[+(])(?=[0-9])(?:
   (?<=\+)1[ .-]?(?:\([0-9]{{3}}\)[ .-]?|[0-9]{{3}}[ .-])[0-9]{{3}}[ .-][0-9]{{4}}{_EXT}
     (?P<phone_plus>)
  |(?<=\()[0-9]{{3}}\)[ .-]?[0-9]{{3}}[ .-][0-9]{{4}}{_EXT}(?P<phone_paren>)
@@ -90,6 +97,7 @@ _KINDS: dict[str, frozenset[str]] = {
     "run": frozenset({"card", "national_id"}),
 }
 _SCANNED = frozenset().union(*_KINDS.values())
+_PHONES = frozenset({"phone", "phone_plus", "phone_paren"})  # the US shapes, judged whole
 # The three families of `_SCAN` by their first character, and what may start another family's
 # match inside one of theirs.
 _FAMILY = {**dict.fromkeys("0123456789", 0), **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 1),
@@ -100,6 +108,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _LOCAL_REVERSED = re.compile(r"[\w%+-](?:[\w%+-]|\.(?=[\w%+-]))*")
 _DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])")
 _CONTEXT_REACH = 32
+_LONGEST_PHONE = 40  # characters a phone candidate may take, its extension included
 _ANY_NAME = re.compile("|".join(re.escape(name.lower()) for names in (*CONTEXT.values(),
                                                                       NAMES_OF_ANY)
                                 for name in names))
@@ -119,15 +128,19 @@ def _phone(text: str, start: int, end: int) -> Finding | None:
 
 
 def _international(text: str, start: int, end: int) -> Finding | None:
-    """A +CC number, its candidate cut back group by group (the regex may take what follows)."""
+    """A +CC number, its candidate cut back group by group (the regex may take what follows:
+    `+4930901820 4111111111111111`, `+4930901820 (415) 555-2671`)."""
     for _ in range(4):
         if sum(c.isdigit() for c in text[start:end]) < 7:
             return None
-        if not _continues(text, end) and (found := _phone(text, start, end)):
+        if (not _continues(text, end) and text.count("(", start, end) == text.count(")", start, end)
+                and (found := _phone(text, start, end))):
             return found
         end = max(text.rfind(c, start, end) for c in " .-)(")
         while end > start and not text[end - 1].isdigit():
             end -= 1
+        if end <= start:
+            return None
     return None
 
 
@@ -137,15 +150,49 @@ def _national_id(text: str, start: int, end: int, detail: str) -> Finding | None
     return None
 
 
-def _number(text: str, m: re.Match[str], entities: frozenset[str]) -> Finding | None:
+def _number(text: str, m: re.Match[str], entities: frozenset[str],
+            cut: bool = True) -> Finding | None:
+    """The finding a candidate is, or (`cut`) the one its longest valid prefix is (the
+    candidate may have run into the next number: `4111 1111 1111 1111 198.51.100.77`)."""
     kind, start, end = m.lastgroup, m.start(), m.end()
-    if kind is None or _continues(text, end) or not entities & _KINDS[kind]:
+    if kind is None or not entities & _KINDS[kind]:
         return None
-    value = text[start:end]
-    if kind in ("phone", "phone_plus", "phone_paren"):
-        return _phone(text, start, end)
-    if kind in ("intl", "intl_plus"):
+    if kind in ("intl", "intl_plus"):  # cut back group by group, each cut checked
         return _international(text, start, end)
+    if kind == "iban":  # the longest valid prefix already
+        if _continues(text, end) or not (length := iban_length(text[start:end])):
+            return None
+        return Finding("iban", start, start + length, text[start:start + length])
+    if not _continues(text, end) and (found := _whole(text, m, kind)):
+        return found
+    if cut and (kind == "card" and end - start > 19 or kind in _PHONES and "x" in m[0]):
+        return _prefix(text, m, entities)  # its optional end may be the next number's start
+    return None
+
+
+def _prefix(text: str, m: re.Match[str], entities: frozenset[str]) -> Finding | None:
+    """The finding of the longest prefix of a failed candidate that ends before one of its
+    separators and is a candidate itself (`_SCAN` matched up to there only): a card number
+    without the 19-digit form's last group, a phone number without its extension."""
+    start, cut = m.start(), m.end()
+    while (cut := max(text.rfind(c, start + 1, cut) for c in " .-")) > start:
+        if not text[cut - 1].isalnum():
+            continue
+        shorter = _SCAN.match(text, start, cut)
+        if shorter is None or (kind := shorter.lastgroup) is None or not entities & _KINDS[kind]:
+            continue
+        if kind not in ("intl", "intl_plus", "iban") and not _continues(text, shorter.end()) and (
+                found := _whole(text, shorter, kind)):
+            return found
+    return None
+
+
+def _whole(text: str, m: re.Match[str], kind: str) -> Finding | None:
+    """The finding a candidate of `kind` (not an international number, not an IBAN) is whole."""
+    start, end = m.span()
+    value = text[start:end]
+    if kind in _PHONES:
+        return _phone(text, start, end)
     if kind == "ssn":
         return _national_id(text, start, end, "us_ssn")
     if kind == "ipv4":
@@ -164,10 +211,6 @@ def _number(text: str, m: re.Match[str], entities: frozenset[str]) -> Finding | 
     if kind == "pnr":
         return _national_id(text, start, end, "se_pnr") or _national_id(text, start, end,
                                                                          "fi_hetu")
-    if kind == "iban":
-        if length := iban_length(value):
-            return Finding("iban", start, start + length, value[:length])
-        return None
     if kind == "gb_nino":
         return Finding("national_id", start, end, value, kind) if is_nino(value) else None
     return _national_id(text, start, end, kind)
@@ -230,11 +273,17 @@ def _named_id(text: str, start: int, end: int) -> Finding | None:
     return None
 
 
-def _candidates(text: str) -> Iterator[re.Match[str]]:
-    """The matches of `_SCAN`, as if each family had a pass of its own: a family's matches never
-    overlap, but one family's may start inside another's (the digits of `+1 415-555-0132`, a
-    card number after a phone number that a `+` candidate ran into)."""
-    ends = [0, 0, 0]  # where each family's last match ended
+def _scan(text: str, entities: frozenset[str]) -> list[Finding]:
+    """The findings of `_SCAN`'s matches, taken as if each family had a pass of its own: a
+    family's matches never overlap, but one family's may start inside another's (the digits of
+    `+1 415-555-0132`, a card number after a phone number that a `+` candidate ran into). What
+    follows a finding cut back from its match is scanned again; so is what a failed match that
+    started inside a finding took (it may have run into the next number:
+    `+44 20 7946 0958 4111 1111 1111 1111`), and what one that started there took, and so on."""
+    found: list[Finding] = []
+    ends = [0, 0, 0]  # where each family may match again
+    covered = 0  # where the findings so far end
+    again = 0  # up to where a failed match does not hide what starts inside it
     at = 0
     while (m := _SCAN.search(text, at)) is not None:
         start, end = m.span()
@@ -242,19 +291,47 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
         if start < ends[family]:
             at = start + 1
             continue
+        # a match that starts inside a finding is taken whole or not at all: its prefix would
+        # be a number made of the finding's last digits and the next number's first
+        finding = _number(text, m, entities, start >= covered)
+        if finding and finding.entity in entities:
+            if start < covered:
+                _cut_before(text, found, finding)
+            found.append(finding)
+            end = finding.end
+            covered = max(covered, end)
+            again = max(again, end)
+        elif start < again:  # it may have run into the next number: scan what it took again
+            again = max(again, end)
+            end = start + 1
         ends[family] = end
-        yield m
         inner = _OTHERS[family].search(text, start + 1, end)
         at = end if inner is None else inner.start()
+    return found
+
+
+def _cut_before(text: str, found: list[Finding], then: Finding) -> None:
+    """An international number that ran into the start of the next finding is cut back before
+    it, when what is left is still valid (`+4930901820 5500 0055 5555 5559`: German numbers
+    have many lengths, and `+4930901820 5500` is one)."""
+    for at in range(len(found) - 1, -1, -1):  # by start
+        before = found[at]
+        if before.start + _LONGEST_PHONE < then.start:
+            return
+        if (before.entity == "phone" and text[before.start] == "+"
+                and before.start < then.start < before.end < then.end):
+            end = then.start
+            while end > before.start and not text[end - 1].isdigit():
+                end -= 1
+            if shorter := _international(text, before.start, end):
+                found[at] = shorter
 
 
 def find_structured(text: str, entities: frozenset[str]) -> list[Finding]:
     """The structured entities (but secrets) of `entities` found in `text` (may overlap)."""
     found: list[Finding] = []
     if entities & _SCANNED:
-        for m in _candidates(text):
-            if (finding := _number(text, m, entities)) and finding.entity in entities:
-                found.append(finding)
+        found = _scan(text, entities)
     if "email" in entities and "@" in text:
         found += _emails(text)
     if "ip" in entities and ":" in text:
