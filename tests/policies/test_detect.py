@@ -140,6 +140,15 @@ def test_a_plus_number_that_runs_into_the_next_number_is_cut_back(detector: Dete
     ("+44 20 7946 0958 4111 1111 1111 1111", [("phone", "+44 20 7946 0958"),
                                               ("card", "4111 1111 1111 1111")]),
     ("desk 415-555-0132 x20456789", [("phone", "415-555-0132")]),
+    ("ES35 4049 1470 3105 8978 5929 4111 1111 1111 1111",
+     [("iban", "ES35 4049 1470 3105 8978 5929"), ("card", "4111 1111 1111 1111")]),
+    # German numbers have many lengths: `+4930901820 5500` is one, yet the card is whole
+    ("+4930901820 5500 0055 5555 5559", [("phone", "+4930901820"),
+                                         ("card", "5500 0055 5555 5559")]),
+    ("+4930901820  (415) 555-2671", [("phone", "+4930901820"), ("phone", "(415) 555-2671")]),
+    # `2671 4111 1111 1111` passes Luhn, but a number is not cut out of a phone's last group
+    ("(415) 555-2671 4111 1111 1111 1111-", [("phone", "(415) 555-2671"),
+                                             ("card", "4111 1111 1111 1111")]),
 ])
 def test_two_numbers_a_space_apart_are_both_found(
         detector: Detector, text: str, expected: list[tuple[str, str]]) -> None:

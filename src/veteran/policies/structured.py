@@ -159,8 +159,9 @@ def _number(text: str, m: re.Match[str], entities: frozenset[str],
         return None
     if kind in ("intl", "intl_plus"):  # cut back group by group, each cut checked
         return _international(text, start, end)
-    if kind == "iban":  # the longest valid prefix already
-        if _continues(text, end) or not (length := iban_length(text[start:end])):
+    if kind == "iban":  # the longest valid prefix already, which may end at a space
+        length = iban_length(text[start:end])
+        if not length or _continues(text, end) and text[start + length] != " ":
             return None
         return Finding("iban", start, start + length, text[start:start + length])
     if not _continues(text, end) and (found := _whole(text, m, kind)):
