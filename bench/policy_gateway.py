@@ -35,24 +35,13 @@ from pathlib import Path
 
 import httpx
 import orjson
-from gateway import RESULTS, VENV_BIN, Wrk, machine, ms, run_wrk, stop
+from gateway import RESULTS, TOML, VENV_BIN, Wrk, machine, ms, run_wrk, stop
 
 from veteran.testing.server import free_port, wait_http
 
 TARGETS = {"p50": 0.5, "rps": 4000.0, "ttft": 5.0}
 
-BASE = """\
-[server]
-host = "127.0.0.1"
-port = {gateway}
-[capture]
-durable = true
-[providers.fake]
-kind = "openai"
-base_url = "http://127.0.0.1:{upstream}/v1"
-[functions.bench.variants.a]
-model = "fake/fake-model"
-"""
+BASE = TOML  # bench/gateway.py's workspace: the fake upstream behind function `bench`
 
 RULE = """
 [[policies]]
