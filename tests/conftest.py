@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,7 +14,7 @@ import openai
 import pytest
 import sqlalchemy as sa
 
-from veteran.gateway import UVICORN_OPTIONS, Gateway, create_app
+from veteran.gateway import UVICORN_OPTIONS, Gateway, create_app, running
 from veteran.models import Lineage, ModelRecord, Registry
 from veteran.serving import compose
 from veteran.store import Store
@@ -105,6 +105,26 @@ def write_workspace(path: Path, text: str) -> Workspace:
     path.mkdir(parents=True, exist_ok=True)
     (path / "veteran.toml").write_text(textwrap.dedent(text), encoding="utf-8")
     return Workspace(path)
+
+
+@asynccontextmanager
+async def in_process(workspace: Workspace, *, timeout: float = 30
+                     ) -> AsyncIterator[tuple[httpx.AsyncClient, Gateway]]:
+    """The gateway's ASGI app in this process, started as its lifespan would, with a client."""
+    config = workspace.load_config()
+    store = Store.open(workspace.database_url(config))
+    try:
+        async with running(config, store, workspace) as gateway:
+            app = create_app(gateway)
+            await app.access.start()
+            try:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                             base_url="http://gateway", timeout=timeout) as http:
+                    yield http, gateway
+            finally:
+                await app.access.close()
+    finally:
+        store.close()
 
 
 @contextmanager

@@ -5,8 +5,7 @@ and through a real gateway on loopback with keys."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ import httpx
 import pytest
 
 from tests.cli.test_policy import CONFIG, REFUSED, SECRET
-from tests.conftest import serve, write_workspace
+from tests.conftest import in_process, serve, write_workspace
 from veteran.access import create_key
-from veteran.gateway import create_app, running
 from veteran.store import Store, TrajectoryFilter
 from veteran.workspace import Workspace
 
@@ -30,28 +28,9 @@ def ws(tmp_path: Path) -> Workspace:
     return write_workspace(tmp_path / "ws", CONFIG.format())
 
 
-@asynccontextmanager
-async def in_process(ws: Workspace) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway's ASGI app in this process, started as its lifespan would."""
-    config = ws.load_config()
-    store = Store.open(ws.database_url(config))
-    try:
-        async with running(config, store, ws) as gateway:
-            app = create_app(gateway)
-            await app.access.start()
-            try:
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                             base_url="http://gateway") as http:
-                    yield http
-            finally:
-                await app.access.close()
-    finally:
-        store.close()
-
-
 def with_gateway(ws: Workspace, test: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
     async def run() -> None:
-        async with in_process(ws) as http:
+        async with in_process(ws) as (http, _):
             await test(http)
 
     asyncio.run(run())

@@ -30,9 +30,8 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import serve, write_workspace
+from tests.conftest import in_process, serve, write_workspace
 from veteran.datasets import Filters
-from veteran.gateway import create_app, running
 from veteran.models import Registry
 from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
@@ -301,30 +300,16 @@ class Routed:
 
 async def _in_process(ws: Workspace, held: list[Text]) -> list[Routed]:
     """The held-out texts through the gateway's ASGI app in this process."""
-    config = ws.load_config()
-    store = Store.open(ws.database_url(config))
-    try:
-        async with running(config, store, ws) as gateway:
-            app = create_app(gateway)
-            await app.access.start()
-            try:
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://gw",
-                                             timeout=60) as http:
-                    out = []
-                    for item in held:
-                        response = await http.post("/v1/chat/completions", json={
-                            "model": "support",
-                            "messages": [{"role": "user", "content": item.text}]})
-                        assert response.status_code == 200, response.text
-                        out.append(Routed(item, response.headers.get("x-veteran-variant"),
-                                          response.headers.get("x-veteran-policy"),
-                                          response.headers["x-veteran-trajectory-id"]))
-                    return out
-            finally:
-                await app.access.close()
-    finally:
-        store.close()
+    async with in_process(ws, timeout=60) as (http, _):
+        out = []
+        for item in held:
+            response = await http.post("/v1/chat/completions", json={
+                "model": "support", "messages": [{"role": "user", "content": item.text}]})
+            assert response.status_code == 200, response.text
+            out.append(Routed(item, response.headers.get("x-veteran-variant"),
+                              response.headers.get("x-veteran-policy"),
+                              response.headers["x-veteran-trajectory-id"]))
+        return out
 
 
 def _through_sdk(server: ServerThread, held: list[Text]) -> list[Routed]:

@@ -38,7 +38,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import write_workspace
+from tests.conftest import in_process, write_workspace
 from tests.policies.leak_traffic import (
     DICTIONARY,
     ENTITIES,
@@ -63,9 +63,7 @@ from tests.policies.leak_traffic import (
 from tests.store.test_spool import DiskFull
 from veteran.cli import cli
 from veteran.errors import UpstreamError, UpstreamRejected
-from veteran.gateway import Gateway, create_app, running
 from veteran.providers.mock import MockProvider
-from veteran.store import Store
 from veteran.testing.fake_upstream import FakeUpstream
 from veteran.testing.server import free_port, wait_http
 from veteran.workspace import Workspace
@@ -262,26 +260,8 @@ def _checkpoint(folder: Path) -> None:
 # In process: the ASGI app of a running gateway.
 
 
-@contextlib.asynccontextmanager
-async def _app(ws: Workspace) -> AsyncIterator[tuple[httpx.AsyncClient, Gateway]]:
-    config = ws.load_config()
-    store = Store.open(ws.database_url(config))
-    try:
-        async with running(config, store, ws) as gateway:
-            app = create_app(gateway)
-            await app.access.start()
-            try:
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                             base_url="http://gateway", timeout=30) as http:
-                    yield http, gateway
-            finally:
-                await app.access.close()
-    finally:
-        store.close()
-
-
 async def _in_process(ws: Workspace, seen: Seen) -> None:
-    async with _app(ws) as (http, gateway):
+    async with in_process(ws) as (http, gateway):
         gateway.writer.drain_interval = 0.1
         mock = gateway.providers["m"]
         assert isinstance(mock, MockProvider)
@@ -553,7 +533,7 @@ def _commands(ws: Workspace, out: Path, seen: Seen) -> None:
 async def _store_api(ws: Workspace, seen: Seen) -> None:
     """Every trajectory through GET /v1/trajectories[/{id}], and the promoted memory through
     POST /v1/kb/{collection}/search."""
-    async with _app(ws) as (http, _):
+    async with in_process(ws) as (http, _):
         cursor: str | None = None
         ids: list[str] = []
         while True:
