@@ -79,7 +79,7 @@ def test_a_gateway_with_keys_wants_one_on_every_endpoint_but_healthz(
     [
         ("app", {"chat", "models", "feedback"}),
         ("viewer", {"models", "list", "get"}),
-        ("admin", {"chat", "models", "feedback", "list", "get"}),
+        ("admin", {"chat", "models", "feedback", "list", "get", "audit"}),
     ],
 )
 def test_each_role_may_do_what_it_may_do(
@@ -98,6 +98,7 @@ def test_each_role_may_do_what_it_may_do(
                     "trajectory_id": tid, "metric": "resolved", "value": True}),
                 "list": lambda h=headers: http.get("/v1/trajectories", headers=h),
                 "get": lambda h=headers: http.get(f"/v1/trajectories/{tid}", headers=h),
+                "audit": lambda h=headers: http.get("/v1/audit", headers=h),
             }
             for name, send in requests.items():
                 response = send()
@@ -296,3 +297,27 @@ def test_the_anthropic_surface_takes_keys_and_answers_refusals_in_its_own_shape(
         with pytest.raises(anthropic.PermissionDeniedError) as denied:
             ask(viewer)
         assert denied.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+
+
+def test_admin_keys_read_the_audit_chain(
+    workspace: Workspace, database_url: str, keys: Keys
+) -> None:
+    admin = bearer(keys.make("a", "admin"))
+    keys.make("b", "app")
+    keys.store.switch_provider("up", disabled=True, reason="drill", actor="ops@host")
+    keys.store.switch_provider("up", disabled=False, actor="ops@host")
+    with serve(workspace, database_url) as server, httpx.Client(base_url=server.url) as http:
+        page = http.get("/v1/audit", headers=admin, params={"limit": 3}).json()
+        assert [(e["seq"], e["action"]) for e in page["data"]] == [
+            (5, "config.publish"), (4, "provider.enable"), (3, "provider.disable")]
+        assert page["data"][0]["details"]["source"] == "serve"  # the gateway published its file
+        assert page["has_more"] is True and page["data"][2]["details"] == {"reason": "drill"}
+        rest = http.get("/v1/audit", headers=admin, params={"before": 3}).json()
+        assert [e["action"] for e in rest["data"]] == ["key.create", "key.create"]
+        assert rest["has_more"] is False and rest["data"][-1]["prev"] == "0" * 64
+        only = http.get("/v1/audit", headers=admin, params={"action": "key.create"}).json()
+        assert [e["target"] for e in only["data"]] == [e["target"] for e in rest["data"]]
+        for params in ({"before": "0"}, {"limit": "x"}, {"who": "me"}):
+            response = http.get("/v1/audit", headers=admin, params=params)
+            assert response.status_code == 400, params
+            assert response.json()["error"]["param"] in params

@@ -37,7 +37,10 @@ SEAL = "sealed:"
 PLAIN_TEXT = {("trajectories", "tags"), ("api_keys", "limits"), ("provider_switches", "reason"),
               ("eval_runs", "config"),
               # policy decisions and what the upstream said answered: never a detected value
-              ("trajectories", "policy"), ("trajectories", "upstream")}
+              ("trajectories", "policy"), ("trajectories", "upstream"),
+              # the audit chain's details: names, ids, digests and counts (docs/custody.md),
+              # hashed as stored, so an entry verifies whatever key the payloads are under
+              ("audit_log", "details")}
 
 
 class Sealing(PayloadCodec):

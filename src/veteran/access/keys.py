@@ -14,6 +14,7 @@ import secrets
 
 from veteran.errors import NotFound, VeteranError
 from veteran.store import Store, new_id
+from veteran.store.audit import local_actor
 from veteran.store.keys import ROLES, ApiKey, KeyTable, Limits, Role
 from veteran.types import now
 
@@ -38,9 +39,11 @@ def hash_key(key: str) -> str:
 
 
 def create_key(
-    store: Store, *, team: str, role: str, name: str | None = None, limits: Limits | None = None
+    store: Store, *, team: str, role: str, name: str | None = None, limits: Limits | None = None,
+    actor: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Make a key for `team` with `role`; returns its record and the key (shown once)."""
+    """Make a key for `team` with `role`; returns its record and the key (shown once). The
+    audit chain records `actor` (default: this process's user and host)."""
     if not TEAM_PATTERN.match(team):
         raise VeteranError(f"team {team!r} must match {TEAM_PATTERN.pattern}")
     if role not in ROLES:
@@ -56,7 +59,7 @@ def create_key(
         id=new_id(), name=name, team=team, role=role, prefix=key[:DISPLAY_CHARS],
         limits=limits, created_at=now(),
     )
-    KeyTable(store.engine).add(record, hash_key(key))
+    KeyTable(store.engine).add(record, hash_key(key), actor=actor or local_actor())
     return record, key
 
 
@@ -64,9 +67,9 @@ def list_keys(store: Store, *, include_revoked: bool = False) -> list[ApiKey]:
     return KeyTable(store.engine).list(include_revoked=include_revoked)
 
 
-def revoke_key(store: Store, key_id: str) -> ApiKey:
+def revoke_key(store: Store, key_id: str, *, actor: str | None = None) -> ApiKey:
     """Revoke a key (again is a no-op); running gateways refuse it within seconds."""
-    revoked = KeyTable(store.engine).revoke(key_id)
+    revoked = KeyTable(store.engine).revoke(key_id, actor=actor or local_actor())
     if revoked is None:
         raise NotFound(f"no API key {key_id!r}", param="id")
     return revoked

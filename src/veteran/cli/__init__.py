@@ -7,6 +7,7 @@ import sys
 import click
 
 from veteran.cli import (
+    audit,
     data,
     drill,
     envs,
@@ -47,6 +48,7 @@ cli.add_command(envs.envs)
 cli.add_command(train.train)
 cli.add_command(models.models)
 cli.add_command(policy.policy)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/embeddings": {"POST": memory_api.embeddings},
     "/v1/policy/test": {"POST": policy_api.policy_test},
     "/v1/trajectories": {"GET": reading.list_trajectories},
+    "/v1/audit": {"GET": reading.list_audit},
     "/healthz": {"GET": reading.healthz},
     "/metrics": {"GET": metrics.metrics},
 }
@@ -64,6 +65,7 @@ PERMISSIONS: dict[str, Permission] = {
     "POST /v1/kb/{collection}/search": allow("app", "viewer"),
     "GET /v1/trajectories": allow("viewer"),
     "GET /v1/trajectories/{id}": allow("viewer"),
+    "GET /v1/audit": allow(),  # admin keys only: who did what to the workspace
     "GET /healthz": PUBLIC,
     "GET /metrics": allow("viewer"),
 }

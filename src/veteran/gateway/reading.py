@@ -12,7 +12,7 @@ from veteran.access import principal_of
 from veteran.errors import BadRequest
 from veteran.gateway.core import Gateway
 from veteran.gateway.http import json_response
-from veteran.store import TrajectoryFilter
+from veteran.store import AuditLog, TrajectoryFilter
 from veteran.store.queries import MAX_LIMIT
 from veteran.types import parse_timestamp
 
@@ -117,4 +117,29 @@ async def healthz(request: Request) -> Response:
         "providers": sorted(gateway.providers),
         # closed | open (marked down) | half-open (next call probes) | disabled (by an operator)
         "provider_states": gateway.caller.states(),
+    })
+
+
+AUDIT_PARAMS = frozenset({"limit", "action", "before"})
+
+
+async def list_audit(request: Request) -> Response:
+    """`GET /v1/audit`: the newest entries of the audit chain (admin keys only), and whether
+    the whole chain verifies."""
+    gateway: Gateway = request.app.state.gateway
+    q = request.query_params
+    unknown = sorted(set(q) - AUDIT_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown query parameters: {', '.join(unknown)}", param=unknown[0])
+    before = q.get("before")
+    if before is not None and (not before.isdigit() or int(before) < 1):
+        raise BadRequest("`before` must be a positive integer (an entry's `seq`)",
+                         param="before")
+    log, limit = AuditLog(gateway.store.engine), parse_limit(q.get("limit"))
+    entries = await asyncio.to_thread(log.entries, limit=limit + 1, action=q.get("action"),
+                                      before=None if before is None else int(before))
+    return json_response({
+        "object": "list",
+        "data": [entry.to_json() for entry in entries[:limit]],
+        "has_more": len(entries) > limit,  # the next page: `before` = the last `seq` here
     })

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from veteran.store.audit import append, local_actor
 from veteran.store.codec import codec_for
 from veteran.store.schema import config_versions
 from veteran.types import now
@@ -37,9 +38,11 @@ class ConfigVersions:
         self.engine = engine
         self.codec = codec_for(engine)
 
-    def publish(self, text: str, source: str) -> tuple[ConfigVersion, bool]:
+    def publish(self, text: str, source: str, *, actor: str | None = None
+                ) -> tuple[ConfigVersion, bool]:
         """Make `text` the latest version: (that version, whether it is new). Publishing the
-        text that is already the latest adds nothing."""
+        text that is already the latest adds nothing. A new version is on the audit chain,
+        with `actor` (default: this process's user and host) and `source`."""
         digest = config_digest(text)
         with self.engine.begin() as conn:
             latest = conn.execute(
@@ -53,6 +56,9 @@ class ConfigVersions:
                 created_at=created,
             )).inserted_primary_key
             assert version is not None
+            append(conn, actor=actor or local_actor(), action="config.publish",
+                   target=f"version {int(version[0])}",
+                   details={"source": source[:64], "digest": digest})
         return ConfigVersion(int(version[0]), digest, text, source[:64], created), True
 
     def head(self) -> tuple[int, str] | None:

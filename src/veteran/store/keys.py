@@ -13,6 +13,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import Engine, select
 
+from veteran.store.audit import append
 from veteran.store.schema import api_keys
 from veteran.types import now
 
@@ -86,13 +87,17 @@ class KeyTable:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, key: ApiKey, digest: str) -> None:
-        """Keep `key` under `digest`, the SHA-256 requests are looked up by."""
+    def add(self, key: ApiKey, digest: str, *, actor: str) -> None:
+        """Keep `key` under `digest`, the SHA-256 requests are looked up by (on the audit
+        chain: who made it)."""
         with self.engine.begin() as conn:
             conn.execute(api_keys.insert().values(
                 id=key.id, name=key.name, team=key.team, role=key.role, prefix=key.prefix,
                 hash=digest, limits=key.limits.to_json(), created_at=key.created_at,
             ))
+            append(conn, actor=actor, action="key.create", target=key.id,
+                   details={"name": key.name, "team": key.team, "role": key.role,
+                            "prefix": key.prefix})
 
     def list(self, *, include_revoked: bool = False) -> builtins.list[ApiKey]:
         stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
@@ -101,15 +106,19 @@ class KeyTable:
         with self.engine.connect() as conn:
             return [_key(row) for row in conn.execute(stmt)]
 
-    def revoke(self, key_id: str) -> ApiKey | None:
-        """Revoke a key (again is a no-op); None when there is no such key."""
+    def revoke(self, key_id: str, *, actor: str) -> ApiKey | None:
+        """Revoke a key (again is a no-op, and not audited again); None when there is no
+        such key."""
         with self.engine.begin() as conn:
-            conn.execute(
+            revoked = conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now())
-            )
+            ).rowcount
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+            if revoked and row is not None:
+                append(conn, actor=actor, action="key.revoke", target=key_id,
+                       details={"name": row.name, "team": row.team, "role": row.role})
         return _key(row) if row is not None else None
 
     def active(self) -> dict[str, ApiKey]:

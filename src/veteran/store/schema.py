@@ -154,6 +154,23 @@ config_versions = Table(
     Column("created_at", Float(53), nullable=False),
 )
 
+# The audit chain (veteran.store.audit): append-only, each entry holding the hash of the one before.
+# `seq` is given by the writer (last + 1), never by the database, so two writers racing for the
+# same place collide on the key instead of forking the chain.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float(53), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256)),
+    Column("details", Text, nullable=False),  # JSON object, keys sorted
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_action", "action"),
+)
+
 # Institutional memory (veteran.memory.store). A collection records the embedder its vectors came
 # from; `generation` changes on every write so search indexes built from it know they are stale.
 kb_collections = Table(

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
+from veteran.store.audit import append, local_actor
 from veteran.store.bulk import BulkInserter
 from veteran.store.codec import PayloadCodec, bind_codec, codec_for
 from veteran.store.engine import create_store_engine
@@ -151,8 +152,10 @@ class Store:
             ).all()
         return {name: reason or "" for name, reason in rows}
 
-    def switch_provider(self, name: str, *, disabled: bool, reason: str | None = None) -> None:
-        """Switch a provider off (or back on); running gateways follow within a second."""
+    def switch_provider(self, name: str, *, disabled: bool, reason: str | None = None,
+                        actor: str | None = None) -> None:
+        """Switch a provider off (or back on); running gateways follow within a second. The
+        audit chain records `actor` (default: this process's user and host)."""
         values = {"disabled": disabled, "reason": reason if disabled else None,
                   "changed_at": now()}
         with self.engine.begin() as conn:
@@ -162,6 +165,9 @@ class Store:
             ).rowcount
             if not updated:
                 conn.execute(provider_switches.insert().values(name=name, **values))
+            append(conn, actor=actor or local_actor(),
+                   action="provider.disable" if disabled else "provider.enable", target=name,
+                   details={"reason": reason} if disabled and reason else {})
 
     def insert(self, records: Iterable[TrajectoryRecord]) -> int:
         """Insert trajectories in one transaction (imports): all of them, or none."""

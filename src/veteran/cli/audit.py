@@ -1,0 +1,79 @@
+"""`veteran audit`: the audit chain (veteran.store.audit): who did what to the workspace, when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+import orjson
+from rich.console import Console
+
+from veteran.cli.options import CONTEXT, workspace_option
+from veteran.cli.store import open_store
+from veteran.store import AuditLog
+from veteran.terminal import Grid
+
+
+@click.group(name="audit", context_settings=CONTEXT)
+def audit() -> None:
+    """The audit chain: keys made and revoked, providers switched, configs published, data
+    exported and imported; hash-chained, so an edit, a deletion or a reordering shows."""
+
+
+@audit.command(name="list")
+@workspace_option
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="How many entries, newest first.")
+@click.option("--action", default=None, help="Only this action (key.create, config.publish...).")
+@click.option("--before", type=click.IntRange(min=1), default=None,
+              help="Only entries numbered below this one (the next page).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_command(workspace: str | None, limit: int, action: str | None, before: int | None,
+                 as_json: bool) -> None:
+    """The newest entries of the chain."""
+    _, store = open_store(workspace)
+    try:
+        entries = AuditLog(store.engine).entries(limit=limit, action=action, before=before)
+    finally:
+        store.close()
+    if as_json:
+        for entry in entries:
+            click.echo(orjson.dumps(entry.to_json()).decode())
+        return
+    if not entries:
+        click.echo("no audit entries" + (f" for {action}" if action else ""))
+        return
+    table = Grid("#", "when (UTC)", "actor", "action", "target", "details", ids={"#"},
+                 right={"#"})
+    for entry in entries:
+        when = dt.datetime.fromtimestamp(entry.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        details = orjson.dumps(entry.details).decode() if entry.details else ""
+        table.add_row(str(entry.seq), when, entry.actor, entry.action, entry.target or "",
+                      details)
+    Console().print(table)
+
+
+@audit.command()
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(workspace: str | None, as_json: bool) -> None:
+    """Check every entry against its hash and the one before it; exit 1 at the first break.
+
+    The head it prints (the last entry's number and hash) can be kept outside the workspace:
+    a chain cut short at its end is only seen by comparing heads."""
+    _, store = open_store(workspace)
+    try:
+        check = AuditLog(store.engine).verify()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(orjson.dumps(check.to_json()).decode())
+    elif check.ok:
+        head = "empty" if check.head is None else f"head #{check.head[0]} {check.head[1]}"
+        click.echo(f"audit chain intact: {check.entries} entries, {head}")
+    else:
+        click.echo(f"audit chain broken at entry {check.broken_at}: {check.reason} "
+                   f"({check.entries} entries before it are intact)", err=True)
+    if not check.ok:
+        sys.exit(1)
