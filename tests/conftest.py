@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -190,3 +191,21 @@ def fake_recipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     FakeRecipe.jobs, FakeRecipe.ran, FakeRecipe.stop_at = [], [], None
     FakeRecipe.refuse_at, FakeRecipe.checked = None, []
     yield
+
+
+def in_threads(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run `work(0)` ... `work(count - 1)` in as many threads at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            work(n)
+        except BaseException as exc:  # noqa: BLE001 (returned to the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 from pathlib import Path
 
 import orjson
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import in_threads
 from veteran.policies import prefilter
 from veteran.policies.entities import Finding
 from veteran.policies.secrets import Secrets, secrets
@@ -99,19 +99,10 @@ def test_threads_share_one_prefilter(both: tuple[Secrets, Secrets]) -> None:
     fast, _ = both
     texts = [f"call {i}: AKIAIOSFODNN7EXAMPL{i % 10} and {GH}" for i in range(200)]
     expected = [spans(fast.find(t)) for t in texts]
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            for _ in range(5):
-                assert [spans(fast.find(t)) for t in texts] == expected
-        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
-            errors.append(exc)
+    def work(_: int) -> None:
+        for _ in range(5):
+            assert [spans(fast.find(t)) for t in texts] == expected
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(work, 4) == []
     assert all(len(s) == 2 for s in expected)

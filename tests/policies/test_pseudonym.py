@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.conftest import in_threads
 from veteran.policies.entities import Finding
 from veteran.policies.pseudonym import Masking, Vault, Vaults, entity_tag
 from veteran.policies.walk import JsonText, map_request, request_texts, unescaped
@@ -303,12 +304,7 @@ def test_threads_sharing_a_vault_get_one_mapping_and_reveal_only_their_own() -> 
                 failures.append(f"revealed {restored - set(values)}")
         seen.append(mine)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert in_threads(worker, 16) == []
     assert failures == []
     merged: dict[str, str] = {}
     for mine in seen:

@@ -4,11 +4,10 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import delete, select, update
 
+from tests.conftest import in_threads
 from veteran.access import create_key, revoke_key
 from veteran.errors import NotFound
 from veteran.store import AuditLog, Store
@@ -106,23 +105,14 @@ def test_reordered_entries_are_found(store: Store) -> None:
 
 def test_concurrent_writers_make_one_chain(store: Store) -> None:
     log = AuditLog(store.engine)
-    errors: list[BaseException] = []
 
     def work(n: int) -> None:
-        try:
-            for i in range(15):
-                if i % 3 == 0:
-                    store.switch_provider(f"p{n}", disabled=i % 2 == 0, actor=f"w{n}")
-                else:
-                    log.record(actor=f"w{n}", action="data.export", details={"i": i})
-        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
-            errors.append(exc)
+        for i in range(15):
+            if i % 3 == 0:
+                store.switch_provider(f"p{n}", disabled=i % 2 == 0, actor=f"w{n}")
+            else:
+                log.record(actor=f"w{n}", action="data.export", details={"i": i})
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(work, 4) == []
     check = log.verify()
     assert check.ok and check.entries == 60

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +40,13 @@ def parse_tag_filters(values: list[str]) -> dict[str, str]:
     return tags
 
 
+def known_params(query: Mapping[str, str], known: frozenset[str]) -> None:
+    """A 400 naming the query parameters a route does not take."""
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise BadRequest(f"unknown query parameters: {', '.join(unknown)}", param=unknown[0])
+
+
 def parse_limit(value: str | None) -> int:
     if value is None:
         return 50
@@ -50,9 +58,7 @@ def parse_limit(value: str | None) -> int:
 async def list_trajectories(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     q = request.query_params
-    unknown = sorted(set(q) - LIST_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown query parameters: {', '.join(unknown)}", param=unknown[0])
+    known_params(q, LIST_PARAMS)
     status = q.get("status")
     if status is not None and status not in STATUSES:
         raise BadRequest(f"`status` must be one of {', '.join(STATUSES)}", param="status")
@@ -128,9 +134,7 @@ async def list_audit(request: Request) -> Response:
     the whole chain verifies."""
     gateway: Gateway = request.app.state.gateway
     q = request.query_params
-    unknown = sorted(set(q) - AUDIT_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown query parameters: {', '.join(unknown)}", param=unknown[0])
+    known_params(q, AUDIT_PARAMS)
     before = q.get("before")
     if before is not None and (not before.isdigit() or int(before) < 1):
         raise BadRequest("`before` must be a positive integer (an entry's `seq`)",
