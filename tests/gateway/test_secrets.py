@@ -91,8 +91,9 @@ def test_keys_never_reach_the_store_logs_exports_or_errors(
                 rows.extend(str(tuple(row)) for row in conn.execute(sa.select(table)))
     finally:
         reopened.close()
-    # 2 keys, 5 trajectories (3 of them failed calls), 1 feedback, the config served
-    assert len(rows) == 9
+    # 2 keys, 5 trajectories (3 of them failed calls), 1 feedback, the config served, and on
+    # the audit chain the 2 keys made, the config published and the export
+    assert len(rows) == 13
     files = b""
     if database_url.startswith("sqlite"):
         db = Path(database_url.removeprefix("sqlite:///"))
