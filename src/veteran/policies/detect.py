@@ -30,8 +30,9 @@ made-up texts against the first version); what changed, and why:
   rules run only on a line with a keyword assigned a long value; a company pattern that starts
   with `\\b` is searched without it (40 ns a character with it, 6 without).
 - The secret rules behind one Hyperscan scan (prefilter.py): only the rules it says may match
-  run in `re` (secrets on 1 KB with an AWS key 8.6 -> 3.8 us; the corpus 4.5 -> 6.2 MB/s on a
-  machine where `sum(range(1000))` takes 11 us). In a serving gateway the same 1 KB costs 12 to
+  run in `re` (secrets on 1 KB with an AWS key 8.6 -> 3.8 us; the corpus 4.7 -> 5.2 MB/s, the
+  medians of six alternating runs (bench/detection_ab.py), on a machine where `sum(range(1000))` takes 11 us; 6.2 at
+  its fastest moment). In a serving gateway the same 1 KB costs 12 to
   20 us the first time (the scan's tables and the code are cold between requests; 9.5 us for
   the scan alone), 7 us again.
 Measured with `time.process_time`, the best of many short runs, on this project's 2-core machine
@@ -46,7 +47,7 @@ issue's targets are not met on this machine: 10 MB/s a core on the corpus (2.5 h
 us a 1 KB message with entities (72 to 77 here; 15 without any, 67 MB/s). What is left is
 spread thin: of a corpus text's 100 us, the scanning passes take about 25, the validators 10,
 the secret rules 10, and Python's calls and findings the rest. After the prefilter, on the
-faster machine: 43 us a corpus text, of which the structured pass (one `re` scan at about 27
+faster machine: 43 to 55 us a corpus text, of which the structured pass (one `re` scan at about 27
 ns a character, then each candidate judged in Python) is 26, the dictionaries and pattern 8 to
 10, secrets 5 (ASCII texts) to 14 (others); 10 MB/s needs the structured pass compiled.
 """
