@@ -71,9 +71,12 @@ def verify(workspace: str | None, as_json: bool) -> None:
         click.echo(orjson.dumps(check.to_json()).decode())
     elif check.ok:
         head = "empty" if check.head is None else f"head #{check.head[0]} {check.head[1]}"
-        click.echo(f"audit chain intact: {check.entries} entries, {head}")
+        entries = "1 entry" if check.entries == 1 else f"{check.entries} entries"
+        click.echo(f"audit chain intact: {entries}, {head}")
     else:
+        intact = ("1 entry before it is" if check.entries == 1
+                  else f"{check.entries} entries before it are")
         click.echo(f"audit chain broken at entry {check.broken_at}: {check.reason} "
-                   f"({check.entries} entries before it are intact)", err=True)
+                   f"({intact} intact)", err=True)
     if not check.ok:
         sys.exit(1)
