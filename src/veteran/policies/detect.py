@@ -31,10 +31,10 @@ made-up texts against the first version); what changed, and why:
   with `\\b` is searched without it (40 ns a character with it, 6 without).
 - The secret rules behind one Hyperscan scan (prefilter.py): only the rules it says may match
   run in `re` (secrets on 1 KB with an AWS key 8.6 -> 3.8 us; the corpus 4.7 -> 5.2 MB/s, the
-  medians of six alternating runs (bench/detection_ab.py), on a machine where `sum(range(1000))` takes 11 us; 6.2 at
-  its fastest moment). In a serving gateway the same 1 KB costs 12 to
-  20 us the first time (the scan's tables and the code are cold between requests; 9.5 us for
-  the scan alone), 7 us again.
+  medians of six alternating runs (bench/detection_ab.py), on a machine where
+  `sum(range(1000))` takes 11 us; 6.2 at its fastest moment). In a serving gateway the same
+  1 KB costs 12 to 20 us the first time (the scan's tables and the code are cold between
+  requests; 9.5 us for the scan alone), 7 us again.
 Measured with `time.process_time`, the best of many short runs, on this project's 2-core machine
 (shared and loaded; `python -m timeit "sum(range(1000))"` takes 24 us there, about 2.5 times a
 current laptop), before -> after: a 1 KB business e-mail with an e-mail address, a phone number
