@@ -57,8 +57,13 @@ def test_the_commands_acts_are_listed_and_verified(ws: Workspace, tmp_path: Path
     table = ok(ws, "audit", "list", "--action", "key.create")
     assert "key.create" in table and "deploy" in table and "provider.disable" not in table
     verified = ok(ws, "audit", "verify")
-    assert verified.startswith("audit chain intact: 3 entries, head #3 ")
+    assert verified.strip() == f"audit chain intact: 3 entries, head 3:{entries[0]['hash']}"
     assert orjson.loads(ok(ws, "audit", "verify", "--json"))["head"]["hash"] == entries[0]["hash"]
+    # the head kept, given back later: still there after more acts
+    ok(ws, "providers", "enable", "vendor")
+    assert "4 entries" in ok(ws, "audit", "verify", "--head", f"3:{entries[0]['hash']}")
+    refused = invoke(ws, "audit", "verify", "--head", "3:beef")
+    assert refused.exit_code == 2 and "SEQ:HASH" in refused.output
 
 
 def test_a_tampered_chain_fails_verify_with_the_entry_named(ws: Workspace) -> None:
@@ -74,4 +79,5 @@ def test_a_tampered_chain_fails_verify_with_the_entry_named(ws: Workspace) -> No
     result = invoke(ws, "audit", "verify")
     assert result.exit_code == 1
     assert "audit chain broken at entry 2: entry 2 was changed" in result.output
+    assert "(1 entry before it is intact)" in result.output
     assert orjson.loads(invoke(ws, "audit", "verify", "--json").output)["broken_at"] == 2

@@ -116,3 +116,32 @@ def test_concurrent_writers_make_one_chain(store: Store) -> None:
     assert in_threads(work, 4) == []
     check = log.verify()
     assert check.ok and check.entries == 60
+
+
+def test_a_chain_cut_short_or_rewritten_fails_against_a_head_kept_outside(store: Store) -> None:
+    acts(store)
+    log = AuditLog(store.engine)
+    kept = log.verify().head
+    fourth = next(e for e in log.entries() if e.seq == 4)
+    assert kept is not None and kept[0] == 6
+    assert log.verify(anchor=kept).ok and log.verify(anchor=(4, fourth.hash)).ok
+    with store.engine.begin() as conn:  # the last two entries deleted: a valid, shorter chain
+        conn.execute(delete(audit_log).where(audit_log.c.seq >= 5))
+    assert log.verify().ok
+    cut = log.verify(anchor=kept)
+    assert (cut.ok, cut.broken_at) == (False, 6) and "cut short to 4 entries" in (cut.reason or "")
+    # rewritten from entry 2 on, every hash recomputed: valid alone, not against a kept head
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).all()
+        prev = rows[0].hash
+        for row in rows[1:]:
+            actor = "mallory@m" if row.seq == 2 else row.actor
+            digest = entry_hash(row.seq, row.at, actor, row.action, row.target, row.details,
+                                prev)
+            conn.execute(update(audit_log).where(audit_log.c.seq == row.seq)
+                         .values(actor=actor, prev=prev, hash=digest))
+            prev = digest
+    assert log.verify().ok
+    rewritten = log.verify(anchor=(4, fourth.hash))
+    assert (rewritten.ok, rewritten.broken_at) == (False, 4)
+    assert "rewritten up to there" in (rewritten.reason or "")

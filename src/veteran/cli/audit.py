@@ -54,23 +54,38 @@ def list_command(workspace: str | None, limit: int, action: str | None, before: 
     Console().print(table)
 
 
+def _anchor(ctx: click.Context, param: click.Parameter, value: str | None
+            ) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, sep, digest = value.partition(":")
+    if not (sep and seq.isdigit() and int(seq) >= 1 and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest)):
+        raise click.BadParameter("give SEQ:HASH, as `audit verify` printed the head "
+                                 "(e.g. 12:9f2c...: 64 hex digits)")
+    return int(seq), digest
+
+
 @audit.command()
 @workspace_option
+@click.option("--head", "anchor", callback=_anchor, metavar="SEQ:HASH", default=None,
+              help="A head kept from an earlier verify: the chain must still hold it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(workspace: str | None, as_json: bool) -> None:
+def verify(workspace: str | None, anchor: tuple[int, str] | None, as_json: bool) -> None:
     """Check every entry against its hash and the one before it; exit 1 at the first break.
 
-    The head it prints (the last entry's number and hash) can be kept outside the workspace:
-    a chain cut short at its end is only seen by comparing heads."""
+    The head it prints (the last entry's number and hash) can be kept outside the workspace
+    and given back with --head: a chain cut short at its end, which is still a valid chain, is
+    only seen that way."""
     _, store = open_store(workspace)
     try:
-        check = AuditLog(store.engine).verify()
+        check = AuditLog(store.engine).verify(anchor=anchor)
     finally:
         store.close()
     if as_json:
         click.echo(orjson.dumps(check.to_json()).decode())
     elif check.ok:
-        head = "empty" if check.head is None else f"head #{check.head[0]} {check.head[1]}"
+        head = "empty" if check.head is None else f"head {check.head[0]}:{check.head[1]}"
         entries = "1 entry" if check.entries == 1 else f"{check.entries} entries"
         click.echo(f"audit chain intact: {entries}, {head}")
     else:

@@ -5,8 +5,9 @@ Each entry holds the SHA-256 of the one before (`prev`) and its own (`hash`), co
 place in the chain (`seq`, 1, 2, 3, ...), its time, actor, action, target and details. Changing
 an entry changes its hash; deleting one leaves a gap in `seq`; moving or replacing one breaks
 the `prev` of the entry after it. `verify` walks the chain and names the first entry where any
-of that happened. What a chain cannot show by itself is its own end cut off: `verify` prints the
-head (the last entry's number and hash), which a company may keep elsewhere and compare.
+of that happened. What a chain cannot show by itself is its own end cut off, or itself rewritten
+and re-hashed: `verify` prints the head (the last entry's number and hash), which a company
+keeps elsewhere and gives back (`anchor`): the chain must still hold that entry, unchanged.
 
 An entry is written in the same transaction as the act it records (a key made, a provider
 switched off, a config published), so there is no act without its entry and no entry for an
@@ -143,9 +144,28 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
-    def verify(self, *, batch: int = 5000) -> AuditCheck:
+    def verify(self, *, anchor: tuple[int, str] | None = None, batch: int = 5000) -> AuditCheck:
         """Walk the chain from its first entry; the first that was changed, removed, moved or
-        replaced, if any."""
+        replaced, if any. With `anchor` (a head kept elsewhere: seq and hash), the chain must
+        still hold that entry, unchanged: a chain cut short, or rewritten up to there and
+        re-hashed, fails."""
+        check = self._walk(batch)
+        if not check.ok or anchor is None:
+            return check
+        seq, digest = anchor
+        with self.engine.connect() as conn:
+            found = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).first()
+        if found is None:
+            return AuditCheck(False, check.entries, check.head, seq,
+                              f"entry {seq}, the head kept outside, is gone: the chain was cut "
+                              f"short to {check.entries} entries")
+        if found.hash != digest:
+            return AuditCheck(False, check.entries, check.head, seq,
+                              f"entry {seq} is not the one kept outside: the chain was "
+                              "rewritten up to there")
+        return check
+
+    def _walk(self, batch: int) -> AuditCheck:
         expected_seq, expected_prev, count = 1, GENESIS, 0
         head: tuple[int, str] | None = None
         with self.engine.connect() as conn:
