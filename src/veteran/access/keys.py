@@ -14,7 +14,6 @@ import secrets
 
 from veteran.errors import NotFound, VeteranError
 from veteran.store import Store, new_id
-from veteran.store.audit import local_actor
 from veteran.store.keys import ROLES, ApiKey, KeyTable, Limits, Role
 from veteran.types import now
 
@@ -59,7 +58,7 @@ def create_key(
         id=new_id(), name=name, team=team, role=role, prefix=key[:DISPLAY_CHARS],
         limits=limits, created_at=now(),
     )
-    KeyTable(store.engine).add(record, hash_key(key), actor=actor or local_actor())
+    KeyTable(store.engine).add(record, hash_key(key), actor=actor)
     return record, key
 
 
@@ -69,7 +68,7 @@ def list_keys(store: Store, *, include_revoked: bool = False) -> list[ApiKey]:
 
 def revoke_key(store: Store, key_id: str, *, actor: str | None = None) -> ApiKey:
     """Revoke a key (again is a no-op); running gateways refuse it within seconds."""
-    revoked = KeyTable(store.engine).revoke(key_id, actor=actor or local_actor())
+    revoked = KeyTable(store.engine).revoke(key_id, actor=actor)
     if revoked is None:
         raise NotFound(f"no API key {key_id!r}", param="id")
     return revoked

@@ -15,7 +15,7 @@ from veteran.cli.store import open_store
 from veteran.datasets import FORMATS, KINDS, Kind, curate, export, manifest_to_json
 from veteran.evals.graders import to_openai_grader
 from veteran.evals.suite import load_suite
-from veteran.store import AuditLog, local_actor
+from veteran.store import AuditLog
 from veteran.terminal import Grid
 
 # The kind a format needs, when --kind is not given.
@@ -65,7 +65,7 @@ def export_command(workspace: str | None, function: str, fmt: str, out: str, kin
                          **curation.curate_kwargs())
         manifest = export(curated, fmt, Path(out), grader=grader, overwrite=overwrite)
         AuditLog(store.engine).record(
-            actor=local_actor(), action="data.export", target=function,
+            action="data.export", target=function,
             details={"format": fmt, "kind": curated.kind, "out": str(Path(out).resolve()),
                      "counts": dict(curated.counts)})
     finally:

@@ -13,7 +13,7 @@ from rich.console import Console
 from veteran.cli.options import workspace_option
 from veteran.cli.store import check_function, open_store
 from veteran.errors import VeteranError
-from veteran.store import AuditLog, TrajectoryFilter, local_actor
+from veteran.store import AuditLog, TrajectoryFilter
 from veteran.store.imports import ImportReport, Mapping, Rule, parse_openai_log
 from veteran.terminal import Grid
 from veteran.types import parse_timestamp
@@ -128,11 +128,10 @@ def export(workspace: str | None, fmt: str, output: str | None, **filters: objec
             out.write(orjson.dumps(trajectory.model_dump(mode="json")) + b"\n")
             count += 1
         AuditLog(store.engine).record(
-            actor=local_actor(), action="trajectories.export",
+            action="trajectories.export",
             target=str(Path(output).resolve()) if output else "standard output",
-            details={"exported": count, "filters": {k: v for k, v in filters.items()
-                                                     if v not in (None, (), False)
-                                                     and k != "workspace"}})
+            details={"exported": count,
+                     "filters": {k: v for k, v in filters.items() if v not in (None, ())}})
     if output:
         click.echo(f"exported {count} trajectories to {output}", err=True)
 
@@ -185,7 +184,7 @@ def import_(workspace: str | None, file: str, function: str | None, rules: tuple
                 raise VeteranError(f"{file}: {exc.message}; nothing imported") from None
         count = store.insert(records)
         AuditLog(store.engine).record(
-            actor=local_actor(), action="trajectories.import", target=str(Path(file).resolve()),
+            action="trajectories.import", target=str(Path(file).resolve()),
             details={"imported": count, "function": function})
     finally:
         store.close()

@@ -50,7 +50,6 @@ class Prefilter:
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
         import hyperscan as hs  # noqa: PLC0415 (optional at run time: `build` catches its absence)
 
-        self._hs = hs
         expressions: list[bytes] = []
         flags: list[int] = []
         ids: list[int] = []

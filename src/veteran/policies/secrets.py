@@ -221,13 +221,7 @@ class Secrets:
     def find(self, text: str) -> list[Finding]:
         """Every secret in `text` (may overlap: the detector settles them)."""
         if self._prefilter is not None and (woken := self._prefilter.matched(text)) is not None:
-            found: list[Finding] = []
-            for index in woken:
-                rule = self._rules[index]
-                for m in rule.pattern.finditer(text):
-                    if finding := _finding(rule, text, m):
-                        found.append(finding)
-            return found
+            return [f for index in woken for f in _findings(self._rules[index], text)]
         return self._find_by_literals(text)
 
     def _find_by_literals(self, text: str) -> list[Finding]:
@@ -256,13 +250,9 @@ class Secrets:
                         open_ = opened[gate] = gate.search(text, lo, hi) is not None
                     if not open_:
                         continue
-                for m in rule.pattern.finditer(text, lo, hi):
-                    if finding := _finding(rule, text, m):
-                        found.append(finding)
+                found += _findings(rule, text, lo, hi)
         for rule in self._always:
-            for m in rule.pattern.finditer(text):
-                if finding := _finding(rule, text, m):
-                    found.append(finding)
+            found += _findings(rule, text)
         return found
 
 
@@ -271,6 +261,13 @@ def _line(text: str, at: int) -> tuple[int, int]:
     lo = text.rfind("\n", max(0, at - _BEFORE), at) + 1 or max(0, at - _BEFORE)
     hi = text.find("\n", at, at + _AFTER)
     return lo, (hi if hi != -1 else min(len(text), at + _AFTER))
+
+
+def _findings(rule: _Rule, text: str, lo: int = 0, hi: int | None = None) -> Iterator[Finding]:
+    """The secrets `rule` finds in `text[lo:hi]`."""
+    for m in rule.pattern.finditer(text, lo, len(text) if hi is None else hi):
+        if finding := _finding(rule, text, m):
+            yield finding
 
 
 def _finding(rule: _Rule, text: str, m: re.Match[str]) -> Finding | None:

@@ -81,7 +81,7 @@ def local_actor() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a bare container)
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"[:200]
+    return f"{user}@{socket.gethostname()}"
 
 
 def entry_hash(seq: int, at: float, actor: str, action: str, target: str | None,
@@ -92,9 +92,10 @@ def entry_hash(seq: int, at: float, actor: str, action: str, target: str | None,
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def append(conn: Connection, *, actor: str, action: str, target: str | None = None,
+def append(conn: Connection, *, actor: str | None, action: str, target: str | None = None,
            details: Mapping[str, Any] | None = None) -> AuditEntry:
-    """Add an entry at the end of the chain, in `conn`'s transaction (the act's own)."""
+    """Add an entry at the end of the chain, in `conn`'s transaction (the act's own); `actor`
+    None: this process's user and host (`local_actor`)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
     elif conn.dialect.name == "sqlite" and not _in_transaction(conn):
@@ -108,7 +109,7 @@ def append(conn: Connection, *, actor: str, action: str, target: str | None = No
     fields = dict(details or {})
     encoded = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
     at = now()
-    actor, target = actor[:200], None if target is None else target[:256]
+    actor, target = (actor or local_actor())[:200], None if target is None else target[:256]
     digest = entry_hash(seq, at, actor, action, target, encoded, prev)
     conn.execute(audit_log.insert().values(seq=seq, at=at, actor=actor, action=action,
                                            target=target, details=encoded, prev=prev,
@@ -127,8 +128,9 @@ class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def record(self, *, actor: str, action: str, target: str | None = None,
-               details: Mapping[str, Any] | None = None) -> AuditEntry:
+    def record(self, *, action: str, target: str | None = None,
+               details: Mapping[str, Any] | None = None, actor: str | None = None
+               ) -> AuditEntry:
         """An entry for an act that writes nothing else to the store (an export)."""
         with self.engine.begin() as conn:
             return append(conn, actor=actor, action=action, target=target, details=details)

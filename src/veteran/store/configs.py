@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from veteran.store.audit import append, local_actor
+from veteran.store.audit import append
 from veteran.store.codec import codec_for
 from veteran.store.schema import config_versions
 from veteran.types import now
@@ -56,7 +56,7 @@ class ConfigVersions:
                 created_at=created,
             )).inserted_primary_key
             assert version is not None
-            append(conn, actor=actor or local_actor(), action="config.publish",
+            append(conn, actor=actor, action="config.publish",
                    target=f"version {int(version[0])}",
                    details={"source": source[:64], "digest": digest})
         return ConfigVersion(int(version[0]), digest, text, source[:64], created), True

@@ -87,7 +87,7 @@ class KeyTable:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, key: ApiKey, digest: str, *, actor: str) -> None:
+    def add(self, key: ApiKey, digest: str, *, actor: str | None = None) -> None:
         """Keep `key` under `digest`, the SHA-256 requests are looked up by (on the audit
         chain: who made it)."""
         with self.engine.begin() as conn:
@@ -106,7 +106,7 @@ class KeyTable:
         with self.engine.connect() as conn:
             return [_key(row) for row in conn.execute(stmt)]
 
-    def revoke(self, key_id: str, *, actor: str) -> ApiKey | None:
+    def revoke(self, key_id: str, *, actor: str | None = None) -> ApiKey | None:
         """Revoke a key (again is a no-op, and not audited again); None when there is no
         such key."""
         with self.engine.begin() as conn:

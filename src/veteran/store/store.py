@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from veteran.errors import NotFound, StoreError
 from veteran.store import queries
-from veteran.store.audit import append, local_actor
+from veteran.store.audit import append
 from veteran.store.bulk import BulkInserter
 from veteran.store.codec import PayloadCodec, bind_codec, codec_for
 from veteran.store.engine import create_store_engine
@@ -165,7 +165,7 @@ class Store:
             ).rowcount
             if not updated:
                 conn.execute(provider_switches.insert().values(name=name, **values))
-            append(conn, actor=actor or local_actor(),
+            append(conn, actor=actor,
                    action="provider.disable" if disabled else "provider.enable", target=name,
                    details={"reason": reason} if disabled and reason else {})
 
